@@ -1,0 +1,28 @@
+"""One connection-pooling layer for every Django database.
+
+Pick an ENGINE per alias (``django_multipool.backends.postgresql``, ...) and
+write one ``OPTIONS["pool"]`` dict whose keys mean the same on every vendor.
+"""
+
+from .adapter import PoolAdapter, PoolStats
+from .config import PoolConfig
+from .errors import PoolClosed, PoolConfigError, PoolError, PoolTimeout, TooManyRequests
+
+__all__ = [
+    "PoolAdapter",
+    "PoolClosed",
+    "PoolConfig",
+    "PoolConfigError",
+    "PoolError",
+    "PoolStats",
+    "PoolTimeout",
+    "TooManyRequests",
+    "pool_stats",
+]
+
+
+def pool_stats() -> dict[str, PoolStats]:
+    """Stats of every pool open in this process, by database alias."""
+    from .backends.registry import registry
+
+    return {alias: adapter.stats() for alias, adapter in registry.items()}

@@ -1,0 +1,198 @@
+"""The vendor-agnostic pool interface that every driver adapter implements.
+
+An adapter owns one driver pool. It hands out the **driver's own connection
+object** (never a proxy), maps every driver error about the pool to
+:mod:`django_multipool.errors`, and reports :class:`PoolStats` with the same
+keys whatever the driver counts itself.
+
+The public methods are final and do the bookkeeping shared by all vendors;
+subclasses implement the ``_``-prefixed hooks. Adapters never import Django
+or each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from time import monotonic
+from typing import Any, ClassVar
+
+from .config import PoolConfig
+from .errors import PoolConfigError
+
+__all__ = ["ConnectionSetup", "PoolAdapter", "PoolStats"]
+
+logger = logging.getLogger("django_multipool")
+
+#: Called with a new physical connection, once, before anybody uses it; and
+#: again after a ``reset="session"`` wiped its session state.
+ConnectionSetup = Callable[[Any], None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PoolStats:
+    """A point-in-time view of a pool. Same keys on every vendor.
+
+    Gauges describe the pool now; counters count since the pool was opened.
+    The vocabulary is psycopg_pool's ``get_stats()``.
+    """
+
+    pool_min: int
+    pool_max: int
+    #: Connections open or being opened (idle + in use + connecting).
+    pool_size: int
+    #: Idle connections ready to be handed out.
+    pool_available: int
+    #: Acquirers waiting right now.
+    requests_waiting: int
+    #: Acquire calls.
+    requests_num: int = 0
+    #: Acquire calls that had to wait.
+    requests_queued: int = 0
+    #: Total time spent waiting in acquire, in ms.
+    requests_wait_ms: int = 0
+    #: Acquire calls that failed (timeout, queue full).
+    requests_errors: int = 0
+    #: Connections opened.
+    connections_num: int = 0
+    #: Failed connection attempts.
+    connections_errors: int = 0
+    #: Connections found broken by a check, or returned broken.
+    connections_lost: int = 0
+    #: Total time connections were held by their borrowers, in ms.
+    usage_ms: int = 0
+
+    @property
+    def in_use(self) -> int:
+        return self.pool_size - self.pool_available
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+class PoolAdapter(ABC):
+    """One driver pool behind the shared interface. Thread-safe."""
+
+    #: Vendor name as used in ENGINE paths, docs and stats ("postgresql", ...).
+    vendor: ClassVar[str]
+    #: ``driver_options`` keys the adapter sets from the shared schema itself;
+    #: accepting them again would let two values for one knob disagree.
+    reserved_driver_options: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(
+        self,
+        config: PoolConfig,
+        *,
+        name: str,
+        connect_kwargs: Mapping[str, Any],
+        setup: ConnectionSetup | None = None,
+        label: str = "",
+    ) -> None:
+        """Create (but do not open) a pool.
+
+        ``connect_kwargs`` go to the driver's connect function; ``setup`` runs
+        once per physical connection; ``label`` describes the server for logs
+        and ``repr`` and must hold no secret.
+        """
+        for key, shared in self.reserved_driver_options.items():
+            if key in config.driver_options:
+                raise PoolConfigError(
+                    f"OPTIONS['pool']['driver_options'][{key!r}] is set by "
+                    f"django-multipool from the shared option {shared!r}: set "
+                    f"OPTIONS['pool'][{shared!r}] instead."
+                )
+        self.config = config
+        self.name = name
+        self.label = label
+        self._setup = setup
+        self._connect_kwargs = connect_kwargs
+        self._checked_out: dict[int, float] = {}
+        self._usage_lock = threading.Lock()
+        self._usage_s = 0.0
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<{type(self).__name__} {self.name!r} {self.label} ({state})>"
+
+    # -- public, final ---------------------------------------------------------
+
+    def open(self, wait: bool = False) -> None:
+        """Start the pool; with ``wait``, block until ``min_size`` connections exist."""
+        self._open(wait)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Close idle connections now; connections in use close when released."""
+        self._close(timeout)
+
+    def acquire(self, timeout: float | None = None) -> Any:
+        """Return a connection, waiting up to ``timeout`` (default: the config's).
+
+        Raise :class:`PoolTimeout` after the wait, :class:`TooManyRequests` at
+        once when ``max_waiting`` acquirers already wait, :class:`PoolClosed`
+        if the pool is closed.
+        """
+        conn = self._acquire(self.config.timeout if timeout is None else timeout)
+        self._checked_out[id(conn)] = monotonic()
+        return conn
+
+    def release(self, conn: Any) -> None:
+        """Give back a connection; the adapter resets it as ``config.reset`` says."""
+        self._account_usage(conn)
+        self._release(conn)
+
+    def discard(self, conn: Any) -> None:
+        """Close a connection known to be broken; the pool replaces it."""
+        self._account_usage(conn)
+        self._discard(conn)
+
+    def stats(self) -> PoolStats:
+        return self._stats(usage_ms=int(self._usage_s * 1000))
+
+    @property
+    def checked_out(self) -> int:
+        """Connections handed out by this adapter and not yet given back."""
+        return len(self._checked_out)
+
+    @property
+    @abstractmethod
+    def closed(self) -> bool: ...
+
+    # -- hooks for subclasses ----------------------------------------------------
+
+    @abstractmethod
+    def _open(self, wait: bool) -> None: ...
+
+    @abstractmethod
+    def _close(self, timeout: float) -> None: ...
+
+    @abstractmethod
+    def _acquire(self, timeout: float) -> Any: ...
+
+    @abstractmethod
+    def _release(self, conn: Any) -> None: ...
+
+    @abstractmethod
+    def _discard(self, conn: Any) -> None: ...
+
+    @abstractmethod
+    def _stats(self, usage_ms: int) -> PoolStats: ...
+
+    def _forget_after_fork(self) -> None:
+        """Called in a forked child: drop the parent's pool without any I/O.
+
+        The default does nothing, which is right for drivers whose connection
+        finalisers check the PID (psycopg). Override where a finaliser would
+        talk to the server or shut a shared socket down.
+        """
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _account_usage(self, conn: Any) -> None:
+        started = self._checked_out.pop(id(conn), None)
+        if started is not None:
+            held = monotonic() - started
+            with self._usage_lock:
+                self._usage_s += held

@@ -1,0 +1,1 @@
+"""One module per database driver; importing this package imports no driver."""

@@ -1,0 +1,175 @@
+"""PostgreSQL through ``psycopg_pool.ConnectionPool``.
+
+What psycopg_pool already does the way the shared schema means it, it does:
+sizes, the acquire deadline, the wait queue, lifetime (checked on return,
+never while in use), idle shrinking, growth in worker threads, rollback of an
+open transaction on return. This module adds the rest:
+
+- ``check=N`` validates only connections idle for N seconds or more. psycopg's
+  ``check`` callback runs on *every* checkout, so the callback itself compares
+  the idle time we stamp on release; the fast path costs no round trip.
+- ``reset="session"`` runs ``DISCARD ALL`` on return (temp tables, ``SET``,
+  prepared statements, advisory locks, ``LISTEN``) and re-applies the
+  per-connection setup (time zone, role) that ``DISCARD ALL`` undid.
+- Errors become :mod:`django_multipool.errors`; stats get the shared keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from time import monotonic
+from typing import Any, ClassVar
+
+import psycopg
+import psycopg_pool
+
+from ..adapter import ConnectionSetup, PoolAdapter, PoolStats
+from ..config import PoolConfig
+from ..errors import PoolClosed, PoolTimeout, TooManyRequests
+
+__all__ = ["PsycopgPoolAdapter"]
+
+# psycopg_pool schedules shrinking with a timer; an infinite delay overflows
+# threading's wait, so "never" becomes a century.
+_NEVER = 100 * 365 * 24 * 3600.0
+
+# Attribute stamped on each connection when it goes back to the pool.
+_IDLE_SINCE = "_multipool_idle_since"
+
+
+class PsycopgPoolAdapter(PoolAdapter):
+    vendor = "postgresql"
+    reserved_driver_options: ClassVar[Mapping[str, str]] = {
+        "min_size": "min_size",
+        "max_size": "max_size",
+        "timeout": "timeout",
+        "max_waiting": "max_waiting",
+        "max_lifetime": "max_lifetime",
+        "max_idle": "max_idle",
+        "check": "check",
+        "reset": "reset",
+        "name": "name",
+        "open": "min_size",
+        "kwargs": "the DATABASES settings",
+        "conninfo": "the DATABASES settings",
+        "configure": "the backend's connection setup",
+    }
+
+    def __init__(
+        self,
+        config: PoolConfig,
+        *,
+        name: str,
+        connect_kwargs: Mapping[str, Any],
+        setup: ConnectionSetup | None = None,
+        label: str = "",
+    ) -> None:
+        super().__init__(config, name=name, connect_kwargs=connect_kwargs, setup=setup, label=label)
+        interval = config.check_interval
+        if interval is None:
+            check = self._check_not_broken
+        elif interval == 0:
+            check = self._check_always
+        else:
+            self._check_interval = interval
+            check = self._check_if_idle
+        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = (
+            psycopg_pool.ConnectionPool(
+                # Django sets autocommit on every checkout; psycopg_pool needs
+                # connections that start IDLE for its configure/reset callbacks.
+                kwargs={**connect_kwargs, "autocommit": True},
+                open=False,
+                min_size=config.min_size,
+                max_size=config.max_size,
+                timeout=config.timeout,
+                max_waiting=config.max_waiting,
+                max_lifetime=_NEVER if config.max_lifetime is None else config.max_lifetime,
+                max_idle=_NEVER if config.max_idle is None else config.max_idle,
+                configure=setup,
+                check=check,
+                reset=self._reset_session if config.reset == "session" else None,
+                name=name,
+                **config.driver_options,
+            )
+        )
+
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
+
+    def _open(self, wait: bool) -> None:
+        self._pool.open(wait=wait, timeout=self.config.timeout)
+
+    def _close(self, timeout: float) -> None:
+        self._pool.close(timeout=timeout)
+
+    def _acquire(self, timeout: float) -> Any:
+        try:
+            return self._pool.getconn(timeout)
+        except psycopg_pool.TooManyRequests:
+            waiting = self._pool.get_stats().get("requests_waiting", 0)
+            raise TooManyRequests.queue_full(self.name, self.config.max_size, waiting) from None
+        except psycopg_pool.PoolTimeout:
+            waiting = self._pool.get_stats().get("requests_waiting", 0)
+            raise PoolTimeout.after_wait(
+                self.name, self.config.max_size, timeout, waiting
+            ) from None
+        except psycopg_pool.PoolClosed:
+            raise PoolClosed(f"pool {self.name!r} is closed") from None
+
+    def _release(self, conn: Any) -> None:
+        setattr(conn, _IDLE_SINCE, monotonic())
+        self._pool.putconn(conn)
+
+    def _discard(self, conn: Any) -> None:
+        # A closed connection is recognised as broken by putconn, which
+        # counts it and opens a replacement in the background.
+        conn.close()
+        self._pool.putconn(conn)
+
+    def _stats(self, usage_ms: int) -> PoolStats:
+        raw = self._pool.get_stats()  # zero counters may be missing
+        return PoolStats(
+            pool_min=raw["pool_min"],
+            pool_max=raw["pool_max"],
+            pool_size=raw["pool_size"],
+            pool_available=raw["pool_available"],
+            requests_waiting=raw.get("requests_waiting", 0),
+            requests_num=raw.get("requests_num", 0),
+            requests_queued=raw.get("requests_queued", 0),
+            requests_wait_ms=raw.get("requests_wait_ms", 0),
+            requests_errors=raw.get("requests_errors", 0),
+            connections_num=raw.get("connections_num", 0),
+            connections_errors=raw.get("connections_errors", 0),
+            connections_lost=raw.get("connections_lost", 0) + raw.get("returns_bad", 0),
+            usage_ms=usage_ms,
+        )
+
+    # -- psycopg_pool callbacks ------------------------------------------------------
+
+    @staticmethod
+    def _check_not_broken(conn: psycopg.Connection[Any]) -> None:
+        # Free: libpq already knows when the socket was seen to fail.
+        if conn.closed:
+            raise psycopg.OperationalError("connection is closed")
+
+    @staticmethod
+    def _check_always(conn: psycopg.Connection[Any]) -> None:
+        psycopg_pool.ConnectionPool.check_connection(conn)
+
+    def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
+        if conn.closed:
+            raise psycopg.OperationalError("connection is closed")
+        # A connection fresh from a worker has no stamp: it was just opened.
+        idle_since = getattr(conn, _IDLE_SINCE, None)
+        if idle_since is not None and monotonic() - idle_since >= self._check_interval:
+            psycopg_pool.ConnectionPool.check_connection(conn)
+
+    def _reset_session(self, conn: psycopg.Connection[Any]) -> None:
+        # psycopg_pool has already rolled back an open transaction. DISCARD ALL
+        # cannot run inside a transaction block, so leave autocommit on (the
+        # next checkout sets it as Django wants).
+        conn.autocommit = True
+        conn.execute("DISCARD ALL")
+        if self._setup is not None:
+            self._setup(conn)

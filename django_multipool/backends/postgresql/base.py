@@ -1,0 +1,68 @@
+"""PostgreSQL backend whose connections come from a psycopg_pool pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.postgresql import base, creation, features
+
+from ...adapter import ConnectionSetup
+from ...adapters.psycopg import PsycopgPoolAdapter
+from ..mixins import (
+    PooledDatabaseCreationMixin,
+    PooledDatabaseFeaturesMixin,
+    PooledDatabaseWrapperMixin,
+)
+
+if not base.is_psycopg3:
+    raise ImproperlyConfigured(
+        "django_multipool.backends.postgresql needs psycopg 3 "
+        "(pip install 'django-multipool[postgresql]'); psycopg2 has no pool to build on."
+    )
+
+from psycopg import sql  # noqa: E402  (only importable once psycopg 3 is known)
+
+
+class DatabaseCreation(PooledDatabaseCreationMixin, creation.DatabaseCreation):
+    pass
+
+
+class DatabaseFeatures(PooledDatabaseFeaturesMixin, features.DatabaseFeatures):
+    pass
+
+
+class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
+    pool_adapter_class = PsycopgPoolAdapter
+    creation_class = DatabaseCreation
+    features_class = DatabaseFeatures
+
+    def pool_connection_setup(self) -> ConnectionSetup:
+        # Django's _configure_connection, captured as values: the time zone
+        # and role are part of the pool's key, so they cannot change under it.
+        timezone_name = self.timezone_name
+        set_time_zone = self.ops.set_time_zone_sql()
+        role = self.settings_dict["OPTIONS"].get("assume_role")
+
+        def setup(connection: Any) -> None:
+            if timezone_name and connection.info.parameter_status("TimeZone") != timezone_name:
+                connection.execute(set_time_zone, [timezone_name])
+            if role:
+                connection.execute(sql.SQL("SET ROLE {}").format(sql.Literal(role)))
+
+        return setup
+
+    def prepare_pooled_connection(self, connection: Any) -> None:
+        # What Django's get_new_connection() does besides connecting.
+        level = self.settings_dict["OPTIONS"].get("isolation_level")
+        if level is None:
+            self.isolation_level = base.IsolationLevel.READ_COMMITTED
+            return
+        try:
+            self.isolation_level = base.IsolationLevel(level)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"Invalid transaction isolation level {level} specified. "
+                f"Use one of the psycopg.IsolationLevel values."
+            ) from None
+        connection.isolation_level = self.isolation_level

@@ -1,0 +1,128 @@
+"""Process-wide pools: one live pool per database alias, per process.
+
+A pool is looked up by alias *and* by the effective connection settings it
+was built from. When the settings change (the test runner renames ``NAME`` to
+``test_…``, a time zone override, a parallel test worker switching to its
+clone), the old pool is retired and a new one built, so connections never
+keep pointing at the database the settings used to name.
+
+After ``fork()`` the child forgets every pool it inherited without touching
+their sockets (closing them would log the parent's sessions out) and builds
+its own on first use; see :func:`_forget_inherited_pools`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..adapter import PoolAdapter
+
+__all__ = ["PoolRegistry", "registry"]
+
+logger = logging.getLogger("django_multipool")
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    key: Hashable
+    adapter: PoolAdapter
+    database: str
+
+
+class PoolRegistry:
+    """Thread-safe map of alias → live pool, rebuilt after fork."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+        # Objects whose sockets belong to a parent process: kept referenced so
+        # that no finaliser ever runs I/O on them in this process.
+        self._inherited: list[_Entry] = []
+        self._pid = os.getpid()
+
+    def get(
+        self, alias: str, key: Hashable, database: str, build: Callable[[], PoolAdapter]
+    ) -> PoolAdapter:
+        """Return the open pool for ``alias`` built for ``key``, building it if needed.
+
+        Creation runs under a lock (double-checked), so concurrent first
+        requests build exactly one pool. A pool for the same alias built for
+        another key is closed: connections it lent out close when released.
+        """
+        entry = self._entries.get(alias)
+        if entry is not None and entry.key == key:
+            return entry.adapter
+        with self._lock:
+            entry = self._entries.get(alias)
+            if entry is not None and entry.key == key:
+                return entry.adapter
+            adapter = build()
+            adapter.open()
+            self._entries[alias] = _Entry(key, adapter, database)
+        if entry is not None:
+            logger.info(
+                "settings of database %r changed: retiring %r for %r", alias, entry.adapter, adapter
+            )
+            entry.adapter.close()
+        return adapter
+
+    def current(self, alias: str) -> PoolAdapter | None:
+        entry = self._entries.get(alias)
+        return entry.adapter if entry is not None else None
+
+    def close(self, alias: str) -> None:
+        with self._lock:
+            entry = self._entries.pop(alias, None)
+        if entry is not None:
+            entry.adapter.close()
+
+    def close_database(self, database: str) -> None:
+        """Close every pool connected to ``database`` (before it is dropped or cloned)."""
+        with self._lock:
+            doomed = [alias for alias, e in self._entries.items() if e.database == database]
+            entries = [self._entries.pop(alias) for alias in doomed]
+        for entry in entries:
+            entry.adapter.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            entries = list(self._entries.values())
+            self._entries.clear()
+        for entry in entries:
+            entry.adapter.close()
+
+    def items(self) -> Iterator[tuple[str, PoolAdapter]]:
+        for alias, entry in list(self._entries.items()):
+            yield alias, entry.adapter
+
+    def _forget_inherited_pools(self) -> None:
+        # Runs in the child right after fork(), single-threaded: the parent's
+        # lock may have been held by another thread at fork time, so replace it.
+        self._lock = threading.Lock()
+        for entry in self._entries.values():
+            entry.adapter._forget_after_fork()
+        self._inherited.extend(self._entries.values())
+        self._entries = {}
+        self._pid = os.getpid()
+
+
+registry = PoolRegistry()
+
+#: Every DatabaseWrapper of our backends, so that a forked child can drop the
+#: connections its wrappers hold from the parent (see backends/mixins.py).
+wrappers: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    registry._forget_inherited_pools()
+    for wrapper in list(wrappers):
+        wrapper._forget_inherited_connection()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

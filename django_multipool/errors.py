@@ -1,0 +1,68 @@
+"""Errors raised by django-multipool, the same on every vendor.
+
+Pool errors subclass ``django.db.utils.OperationalError`` so that code written
+for Django (``except DatabaseError``, Django's own error wrapping, Sentry
+grouping) treats an exhausted pool like any other operational failure of the
+database. This is the only core module that imports Django.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db.utils import OperationalError
+
+__all__ = [
+    "PoolClosed",
+    "PoolConfigError",
+    "PoolError",
+    "PoolTimeout",
+    "TooManyRequests",
+]
+
+
+class PoolConfigError(ImproperlyConfigured):
+    """``OPTIONS["pool"]`` or a setting that goes with it is wrong."""
+
+    __module__ = "django_multipool"
+
+
+class PoolError(OperationalError):
+    """A connection could not be obtained from, or given back to, a pool."""
+
+    __module__ = "django_multipool"
+
+
+class PoolTimeout(PoolError):
+    """No connection became available within the pool's ``timeout``."""
+
+    __module__ = "django_multipool"
+
+    @classmethod
+    def after_wait(cls, name: str, max_size: int, waited: float, waiting: int) -> PoolTimeout:
+        return cls(
+            f"couldn't get a connection from pool {name!r} after {waited:.2f} s: "
+            f"all {max_size} connections (max_size) are in use and {waiting} other "
+            f"requests are waiting. Raise OPTIONS['pool']['max_size'] if the database "
+            f"can take more connections, or OPTIONS['pool']['timeout'] to wait longer."
+        )
+
+
+class TooManyRequests(PoolError):
+    """The wait queue is full (``max_waiting``): the request was refused at once."""
+
+    __module__ = "django_multipool"
+
+    @classmethod
+    def queue_full(cls, name: str, max_size: int, waiting: int) -> TooManyRequests:
+        return cls(
+            f"pool {name!r} refused a request at once: all {max_size} connections "
+            f"(max_size) are in use and {waiting} requests are already waiting "
+            f"(max_waiting). Raise OPTIONS['pool']['max_waiting'] (0 = no limit) or "
+            f"OPTIONS['pool']['max_size']."
+        )
+
+
+class PoolClosed(PoolError):
+    """The pool was closed (settings changed, ``close_pool()``, process exit)."""
+
+    __module__ = "django_multipool"

@@ -1,0 +1,108 @@
+"""Django settings for the test run and the fixtures that reach live servers.
+
+Live tests take the ``vendor`` fixture (parametrized over tests/vendors.py).
+A vendor without a server is skipped with the reason, unless
+``MULTIPOOL_REQUIRE`` names it: then the test fails, so CI cannot go green
+by skipping.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import django
+import pytest
+from django.conf import settings
+
+from .probes import PROBES, Probe
+from .servers import Server, find_server, required_vendors
+from .vendors import VENDORS
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not settings.configured:
+        settings.configure(
+            DATABASES={},
+            INSTALLED_APPS=["django.contrib.contenttypes", "django_multipool"],
+            USE_TZ=True,
+            TIME_ZONE="UTC",
+            SECRET_KEY="tests-only",
+            DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+        )
+        django.setup()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = [f"django {django.get_version()}"]
+    for name in VENDORS:
+        server, why = find_server(name)
+        lines.append(f"{name}: {server.dsn().split('@')[-1] if server else why}")
+    return lines
+
+
+@pytest.fixture(params=list(VENDORS), scope="session")
+def vendor(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    server, why = find_server(name)
+    if server is None:
+        if name in required_vendors():
+            pytest.fail(f"MULTIPOOL_REQUIRE names {name}, but {why}")
+        pytest.skip(why)
+    PROBES[name](server).ensure_database()
+    return name
+
+
+@pytest.fixture(scope="session")
+def server(vendor: str) -> Server:
+    found, _ = find_server(vendor)
+    assert found is not None
+    return found
+
+
+@pytest.fixture(scope="session")
+def probe(vendor: str, server: Server) -> Probe:
+    return PROBES[vendor](server)
+
+
+_aliases = itertools.count()
+
+
+@pytest.fixture
+def make_wrapper(server: Server) -> Iterator[Callable[..., Any]]:
+    """Build DatabaseWrappers of our ENGINE on ``server``; pools closed after the test.
+
+    ``make_wrapper(max_size=2, timeout=0.5)`` sets OPTIONS["pool"]; pass
+    ``pool=...`` to set it whole, and ``settings=dict`` to override entries.
+    """
+    from django.db.utils import load_backend
+
+    from django_multipool.backends.registry import registry
+
+    made: list[Any] = []
+
+    def make(*, pool: Any = None, alias: str | None = None, settings: dict[str, Any] | None = None,
+             **pool_options: Any) -> Any:
+        entry = server.settings(**(settings or {}))
+        entry["OPTIONS"]["pool"] = pool if pool is not None else pool_options or True
+        wrapper = load_backend(entry["ENGINE"]).DatabaseWrapper(
+            entry, alias or f"t{next(_aliases)}"
+        )
+        made.append(wrapper)
+        return wrapper
+
+    yield make
+    for wrapper in made:
+        wrapper.close()
+        registry.close(wrapper.alias)
+
+
+@pytest.fixture
+def make_pool(make_wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    """An open PoolAdapter built the way the backend builds it."""
+
+    def make(**pool_options: Any) -> Any:
+        return make_wrapper(**pool_options).pool
+
+    return make

@@ -1,0 +1,132 @@
+"""Find a live server per vendor: a DSN from the environment, else a container.
+
+Order: ``MULTIPOOL_<VENDOR>_DSN``; else testcontainers when a Docker engine
+answers; else ``None`` with the reason (the caller skips, or fails when
+``MULTIPOOL_REQUIRE`` names the vendor).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .vendors import VENDORS, Vendor
+
+#: Database the tests own: created if missing, used by every live test.
+TEST_DATABASE = "multipool_test"
+
+
+@dataclass
+class Server:
+    vendor: Vendor
+    host: str
+    port: int
+    user: str
+    password: str
+    #: Database/service named in the DSN (the admin connection's).
+    database: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self, *, name: str = TEST_DATABASE, **extra: Any) -> dict[str, Any]:
+        """A DATABASES entry for this server (Django's defaults filled in)."""
+        entry: dict[str, Any] = {
+            "ENGINE": self.vendor.engine,
+            "NAME": name,
+            "USER": self.user,
+            "PASSWORD": self.password,
+            "HOST": self.host,
+            "PORT": self.port,
+            "ATOMIC_REQUESTS": False,
+            "AUTOCOMMIT": True,
+            "CONN_MAX_AGE": 0,
+            "CONN_HEALTH_CHECKS": False,
+            "OPTIONS": dict(self.options),
+            "TIME_ZONE": None,
+            "TEST": {"CHARSET": None, "COLLATION": None, "MIGRATE": True, "MIRROR": None,
+                     "NAME": None},
+        }
+        entry.update(extra)
+        return entry
+
+    def dsn(self) -> str:
+        auth = self.user + (f":{self.password}" if self.password else "")
+        return f"{self.vendor.name}://{auth}@{self.host}:{self.port}/{self.database}"
+
+
+def parse_dsn(vendor: Vendor, dsn: str) -> Server:
+    parts = urlsplit(dsn)
+    if not parts.hostname:
+        raise ValueError(f"{vendor.dsn_env}={dsn!r} has no host; expected e.g. {vendor.dsn_example}")
+    return Server(
+        vendor=vendor,
+        host=parts.hostname,
+        port=parts.port or 0,
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        database=parts.path.lstrip("/"),
+    )
+
+
+@cache
+def docker_available() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return True
+    except Exception:
+        return False
+
+
+def _start_container(vendor: Vendor) -> Server:
+    if vendor.name == "postgresql":
+        from testcontainers.postgres import PostgresContainer
+
+        c = PostgresContainer(vendor.image, driver=None)
+        c.start()
+        atexit.register(c.stop)
+        return parse_dsn(vendor, c.get_connection_url())
+    if vendor.name == "mysql":
+        from testcontainers.mysql import MySqlContainer
+
+        c = MySqlContainer(vendor.image, username="root", password="test", dbname="mysql")
+        c.start()
+        atexit.register(c.stop)
+        return Server(vendor, c.get_container_host_ip(), int(c.get_exposed_port(3306)),
+                      "root", "test", "mysql")
+    if vendor.name == "oracle":
+        from testcontainers.oracle import OracleDbContainer
+
+        c = OracleDbContainer(vendor.image, oracle_password="test")
+        c.start()
+        atexit.register(c.stop)
+        return Server(vendor, c.get_container_host_ip(), int(c.get_exposed_port(1521)),
+                      "system", "test", "FREEPDB1")
+    raise LookupError(vendor.name)
+
+
+@cache
+def find_server(name: str) -> tuple[Server | None, str]:
+    """Return (server, "") or (None, why there is none)."""
+    vendor = VENDORS[name]
+    dsn = os.environ.get(vendor.dsn_env)
+    if dsn:
+        return parse_dsn(vendor, dsn), ""
+    if docker_available():
+        try:
+            return _start_container(vendor), ""
+        except Exception as exc:  # pragma: no cover - depends on the machine
+            return None, f"starting a {vendor.image} container failed: {exc}"
+    return None, (
+        f"no {name} server: set {vendor.dsn_env} (e.g. {vendor.dsn_example}) "
+        f"or run a Docker engine so testcontainers can start {vendor.image}"
+    )
+
+
+def required_vendors() -> set[str]:
+    return {v.strip() for v in os.environ.get("MULTIPOOL_REQUIRE", "").split(",") if v.strip()}
