@@ -16,7 +16,7 @@ import django
 import pytest
 from django.conf import settings
 
-from .probes import PROBES, Probe
+from .probes import Probe, probe_class
 from .servers import Server, find_server, required_vendors
 from .vendors import VENDORS
 
@@ -50,7 +50,7 @@ def vendor(request: pytest.FixtureRequest) -> str:
         if name in required_vendors():
             pytest.fail(f"MULTIPOOL_REQUIRE names {name}, but {why}")
         pytest.skip(why)
-    PROBES[name](server).ensure_database()
+    probe_class(name)(server).ensure_database()
     return name
 
 
@@ -63,7 +63,7 @@ def server(vendor: str) -> Server:
 
 @pytest.fixture(scope="session")
 def probe(vendor: str, server: Server) -> Probe:
-    return PROBES[vendor](server)
+    return probe_class(vendor)(server)
 
 
 _aliases = itertools.count()

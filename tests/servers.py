@@ -94,7 +94,7 @@ def _start_container(vendor: Vendor) -> Server:
     if vendor.name == "mysql":
         from testcontainers.mysql import MySqlContainer
 
-        c = MySqlContainer(vendor.image, username="root", password="test", dbname="mysql")
+        c = MySqlContainer(vendor.image, root_password="test", dbname="mysql")
         c.start()
         atexit.register(c.stop)
         return Server(vendor, c.get_container_host_ip(), int(c.get_exposed_port(3306)),

@@ -1,0 +1,53 @@
+"""Look at a server from the outside: what the pool's own connections cannot tell.
+
+Each vendor has one module here, ``tests/probes/<vendor>.py``, defining a
+class named ``Probe`` that subclasses :class:`Probe`; tests get it through
+the ``probe`` fixture. A probe uses its own plain driver connection to the admin database,
+never the pool under test.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from ..servers import TEST_DATABASE, Server
+
+
+class Probe(ABC):
+    #: SQL returning an id of the server session that runs it.
+    backend_id_sql: ClassVar[str]
+    #: SQL that sets session state a reset must remove, and SQL reading it back.
+    session_state_set: ClassVar[list[str]]
+    session_state_get: ClassVar[str]
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    @abstractmethod
+    def execute(
+        self, sql: str, params: tuple[Any, ...] = (), database: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Run SQL on a fresh connection (to the admin database by default)."""
+
+    def execute_in_test_db(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self.execute(sql, params, database=TEST_DATABASE)
+
+    @abstractmethod
+    def ensure_database(self, name: str = TEST_DATABASE) -> None: ...
+
+    @abstractmethod
+    def count_connections(self, database: str = TEST_DATABASE) -> int:
+        """Sessions the server has open on ``database``."""
+
+    @abstractmethod
+    def kill(self, backend_id: Any) -> None:
+        """Terminate a server session from outside."""
+
+
+def probe_class(vendor: str) -> type[Probe]:
+    """The Probe subclass in tests/probes/<vendor>.py (one module per vendor)."""
+    module = importlib.import_module(f"{__name__}.{vendor}")
+    cls: type[Probe] = module.Probe
+    return cls
