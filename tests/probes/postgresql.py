@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from ..servers import TEST_DATABASE
 from . import Probe as BaseProbe
 
 
