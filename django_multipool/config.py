@@ -134,10 +134,6 @@ class PoolConfig:
             )
 
     @property
-    def always_check(self) -> bool:
-        return self.check is True or (self.check is not False and self.check == 0)
-
-    @property
     def check_interval(self) -> float | None:
         """Idle seconds after which a connection is validated; None = never."""
         if self.check is False:
@@ -154,9 +150,8 @@ def _check_key(key: object, where: str) -> str:
         return key
     valid = ", ".join(sorted(_PARSERS))
     close = difflib.get_close_matches(key, _PARSERS, n=1, cutoff=0.6)
-    if close:
-        hint = f"Did you mean {close[0]!r}?"
-    elif key in _FOREIGN_KEYS:
+    # Another pool's option name says more about intent than spelling does.
+    if key in _FOREIGN_KEYS:
         target = _FOREIGN_KEYS[key]
         if target == "driver_options":
             hint = (
@@ -164,7 +159,9 @@ def _check_key(key: object, where: str) -> str:
                 f"{where}['driver_options'] if your driver's pool accepts it."
             )
         else:
-            hint = f"The shared schema calls this {target!r}."
+            hint = f"The shared schema calls this {target!r} (times in seconds)."
+    elif close:
+        hint = f"Did you mean {close[0]!r}?"
     else:
         hint = "Driver-specific options go in 'driver_options'."
     raise PoolConfigError(f"{where} has an unknown key {key!r}. {hint} Valid keys: {valid}.")
