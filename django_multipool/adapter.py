@@ -180,7 +180,7 @@ class PoolAdapter(ABC):
     @abstractmethod
     def _stats(self, usage_ms: int) -> PoolStats: ...
 
-    def _forget_after_fork(self) -> None:
+    def _forget_after_fork(self) -> None:  # noqa: B027 - deliberate no-op default
         """Called in a forked child: drop the parent's pool without any I/O.
 
         The default does nothing, which is right for drivers whose connection

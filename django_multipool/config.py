@@ -227,7 +227,7 @@ def _parse_check(value: object, where: str) -> bool | float:
 
 def _parse_reset(value: object, where: str) -> ResetMode:
     if value in RESET_MODES:
-        return value  # type: ignore[return-value]
+        return value
     close = difflib.get_close_matches(str(value), RESET_MODES, n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise PoolConfigError(

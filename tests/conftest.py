@@ -17,8 +17,7 @@ import pytest
 from django.conf import settings
 
 from .probes import Probe, probe_class
-from .servers import Server, find_server, required_vendors
-from .vendors import VENDORS
+from .servers import Server, find_server, required_vendors, selected_vendors
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,13 +35,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [f"django {django.get_version()}"]
-    for name in VENDORS:
+    for name in selected_vendors():
         server, why = find_server(name)
         lines.append(f"{name}: {server.dsn().split('@')[-1] if server else why}")
     return lines
 
 
-@pytest.fixture(params=list(VENDORS), scope="session")
+@pytest.fixture(params=selected_vendors(), scope="session")
 def vendor(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     server, why = find_server(name)
@@ -82,8 +81,13 @@ def make_wrapper(server: Server) -> Iterator[Callable[..., Any]]:
 
     made: list[Any] = []
 
-    def make(*, pool: Any = None, alias: str | None = None, settings: dict[str, Any] | None = None,
-             **pool_options: Any) -> Any:
+    def make(
+        *,
+        pool: Any = None,
+        alias: str | None = None,
+        settings: dict[str, Any] | None = None,
+        **pool_options: Any,
+    ) -> Any:
         entry = server.settings(**(settings or {}))
         entry["OPTIONS"]["pool"] = pool if pool is not None else pool_options or True
         wrapper = load_backend(entry["ENGINE"]).DatabaseWrapper(

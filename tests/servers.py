@@ -46,8 +46,13 @@ class Server:
             "CONN_HEALTH_CHECKS": False,
             "OPTIONS": dict(self.options),
             "TIME_ZONE": None,
-            "TEST": {"CHARSET": None, "COLLATION": None, "MIGRATE": True, "MIRROR": None,
-                     "NAME": None},
+            "TEST": {
+                "CHARSET": None,
+                "COLLATION": None,
+                "MIGRATE": True,
+                "MIRROR": None,
+                "NAME": None,
+            },
         }
         entry.update(extra)
         return entry
@@ -60,7 +65,9 @@ class Server:
 def parse_dsn(vendor: Vendor, dsn: str) -> Server:
     parts = urlsplit(dsn)
     if not parts.hostname:
-        raise ValueError(f"{vendor.dsn_env}={dsn!r} has no host; expected e.g. {vendor.dsn_example}")
+        raise ValueError(
+            f"{vendor.dsn_env}={dsn!r} has no host; expected e.g. {vendor.dsn_example}"
+        )
     return Server(
         vendor=vendor,
         host=parts.hostname,
@@ -97,16 +104,28 @@ def _start_container(vendor: Vendor) -> Server:
         c = MySqlContainer(vendor.image, root_password="test", dbname="mysql")
         c.start()
         atexit.register(c.stop)
-        return Server(vendor, c.get_container_host_ip(), int(c.get_exposed_port(3306)),
-                      "root", "test", "mysql")
+        return Server(
+            vendor,
+            c.get_container_host_ip(),
+            int(c.get_exposed_port(3306)),
+            "root",
+            "test",
+            "mysql",
+        )
     if vendor.name == "oracle":
         from testcontainers.oracle import OracleDbContainer
 
         c = OracleDbContainer(vendor.image, oracle_password="test")
         c.start()
         atexit.register(c.stop)
-        return Server(vendor, c.get_container_host_ip(), int(c.get_exposed_port(1521)),
-                      "system", "test", "FREEPDB1")
+        return Server(
+            vendor,
+            c.get_container_host_ip(),
+            int(c.get_exposed_port(1521)),
+            "system",
+            "test",
+            "FREEPDB1",
+        )
     raise LookupError(vendor.name)
 
 
@@ -128,5 +147,21 @@ def find_server(name: str) -> tuple[Server | None, str]:
     )
 
 
+def _names(variable: str) -> list[str]:
+    names = [v.strip() for v in os.environ.get(variable, "").split(",") if v.strip()]
+    unknown = set(names) - set(VENDORS)
+    if unknown:
+        raise ValueError(
+            f"{variable} names unknown vendors {sorted(unknown)}; known: {list(VENDORS)}"
+        )
+    return names
+
+
 def required_vendors() -> set[str]:
-    return {v.strip() for v in os.environ.get("MULTIPOOL_REQUIRE", "").split(",") if v.strip()}
+    """Vendors whose server must be there (CI): a missing one fails instead of skipping."""
+    return set(_names("MULTIPOOL_REQUIRE"))
+
+
+def selected_vendors() -> list[str]:
+    """Vendors to test (MULTIPOOL_VENDORS, default all); nox sets it per session."""
+    return _names("MULTIPOOL_VENDORS") or list(VENDORS)

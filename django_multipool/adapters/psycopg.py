@@ -64,7 +64,9 @@ class PsycopgPoolAdapter(PoolAdapter):
         setup: ConnectionSetup | None = None,
         label: str = "",
     ) -> None:
-        super().__init__(config, name=name, connect_kwargs=connect_kwargs, setup=setup, label=label)
+        super().__init__(
+            config, name=name, connect_kwargs=connect_kwargs, setup=setup, label=label
+        )
         interval = config.check_interval
         if interval is None:
             check = self._check_not_broken

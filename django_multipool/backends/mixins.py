@@ -85,7 +85,7 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         return self.alias != NO_DB_ALIAS and self.settings_dict["OPTIONS"].get("pool") is not False
 
     @property
-    def pool(self) -> PoolAdapter | None:  # type: ignore[override]
+    def pool(self) -> PoolAdapter | None:
         """The pool serving this alias, created on first use; None when pooling is off."""
         if self._pool_adapter is not None and self.connection is not None:
             return self._pool_adapter
@@ -143,7 +143,8 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
     def _close(self) -> None:
         adapter = self._pool_adapter
         if adapter is None or self.connection is None:
-            return super()._close()  # type: ignore[no-any-return]
+            super()._close()  # type: ignore[misc]  # not in django-stubs
+            return
         connection, self.connection, self._pool_adapter = self.connection, None, None
         with self.wrap_database_errors:
             adapter.release(connection)

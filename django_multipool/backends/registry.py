@@ -67,7 +67,10 @@ class PoolRegistry:
             self._entries[alias] = _Entry(key, adapter, database)
         if entry is not None:
             logger.info(
-                "settings of database %r changed: retiring %r for %r", alias, entry.adapter, adapter
+                "settings of database %r changed: retiring %r for %r",
+                alias,
+                entry.adapter,
+                adapter,
             )
             entry.adapter.close()
         return adapter

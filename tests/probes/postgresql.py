@@ -28,8 +28,12 @@ class Probe(BaseProbe):
 
         s = self.server
         conn = psycopg.connect(
-            host=s.host, port=s.port, user=s.user, password=s.password,
-            dbname=database or s.database or "postgres", autocommit=True,
+            host=s.host,
+            port=s.port,
+            user=s.user,
+            password=s.password,
+            dbname=database or s.database or "postgres",
+            autocommit=True,
         )
         with conn, conn.cursor() as cur:
             cur.execute(sql, params)  # type: ignore[arg-type]

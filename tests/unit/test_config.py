@@ -130,7 +130,11 @@ BAD_INPUTS: list[tuple[Any, dict[str, Any], list[str]]] = [
     ({"driver_options": ["num_workers"]}, {}, ["['driver_options']", "must be a dict"]),
     ({"driver_options": {2: 1}}, {}, ["['driver_options']", "not a string"]),
     # Settings that go with a pool.
-    (True, {"conn_max_age": 600}, ["CONN_MAX_AGE", "600", "set CONN_MAX_AGE to 0", "max_lifetime"]),
+    (
+        True,
+        {"conn_max_age": 600},
+        ["CONN_MAX_AGE", "600", "set CONN_MAX_AGE to 0", "max_lifetime"],
+    ),
     ({"max_size": 2}, {"conn_max_age": None}, ["CONN_MAX_AGE", "None"]),
 ]
 

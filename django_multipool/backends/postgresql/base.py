@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.postgresql import base, creation, features
+from django.db.backends.postgresql.psycopg_any import IsolationLevel, is_psycopg3
 
 from ...adapter import ConnectionSetup
 from ...adapters.psycopg import PsycopgPoolAdapter
@@ -15,13 +16,13 @@ from ..mixins import (
     PooledDatabaseWrapperMixin,
 )
 
-if not base.is_psycopg3:
+if not is_psycopg3:
     raise ImproperlyConfigured(
         "django_multipool.backends.postgresql needs psycopg 3 "
         "(pip install 'django-multipool[postgresql]'); psycopg2 has no pool to build on."
     )
 
-from psycopg import sql  # noqa: E402  (only importable once psycopg 3 is known)
+from psycopg import sql
 
 
 class DatabaseCreation(PooledDatabaseCreationMixin, creation.DatabaseCreation):
@@ -56,10 +57,10 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
         # What Django's get_new_connection() does besides connecting.
         level = self.settings_dict["OPTIONS"].get("isolation_level")
         if level is None:
-            self.isolation_level = base.IsolationLevel.READ_COMMITTED
+            self.isolation_level = IsolationLevel.READ_COMMITTED
             return
         try:
-            self.isolation_level = base.IsolationLevel(level)
+            self.isolation_level = IsolationLevel(level)
         except ValueError:
             raise ImproperlyConfigured(
                 f"Invalid transaction isolation level {level} specified. "

@@ -2,7 +2,7 @@
 
 import os
 
-from django.db import connection, connections
+from django.db import ProgrammingError, connection, connections
 from django.test import TestCase, TransactionTestCase
 
 from .models import Item
@@ -40,8 +40,9 @@ class SerializedRollback(TransactionTestCase):
 
     def test_2_rows_were_restored(self):
         self.assertTrue(Item.objects.filter(name="seeded").exists())
-        self.assertEqual(server_database(connection).lower(),
-                         connection.settings_dict["NAME"].lower())
+        self.assertEqual(
+            server_database(connection).lower(), connection.settings_dict["NAME"].lower()
+        )
 
 
 class WritesInParallel(TestCase):
@@ -58,7 +59,7 @@ class AtomicAndClose(TransactionTestCase):
     def test_close_inside_atomic_rolls_back(self):
         from django.db import transaction
 
-        with self.assertRaises(Exception), transaction.atomic():
+        with self.assertRaises(ProgrammingError), transaction.atomic():
             Item.objects.create(name="never")
             connection.close()
             Item.objects.count()  # "Cannot open a new connection in an atomic block."

@@ -1,0 +1,76 @@
+"""The test matrix: Python x Django x vendor, plus lint and typecheck.
+
+`nox -l` lists the sessions. `nox -t ci` runs what CI runs: lint, typecheck
+and a diagonal of the matrix (oldest Python with the oldest Django, newest
+with newest). Live servers come from MULTIPOOL_<VENDOR>_DSN (see
+tests/servers.py); MULTIPOOL_REQUIRE=postgresql,... turns a missing one into
+a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import nox
+
+sys.path.insert(0, os.path.dirname(__file__))
+from tests.vendors import VENDORS
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+# Django 6.x needs Python >= 3.12.
+MATRIX = [
+    ("3.11", "5.2"),
+    ("3.12", "5.2"),
+    ("3.13", "5.2"),
+    ("3.12", "6.0"),
+    ("3.13", "6.0"),
+    ("3.12", "6.1"),
+    ("3.13", "6.1"),
+]
+CI_DIAGONAL = {("3.11", "5.2"), ("3.12", "6.0"), ("3.13", "6.1")}
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+def _install(session: nox.Session, django: str, *groups: str) -> None:
+    session.install(
+        "-e", ".[all]", f"django~={django}.0", *nox.project.dependency_groups(PYPROJECT, *groups)
+    )
+
+
+@nox.session
+@nox.parametrize(
+    "python,django,vendors",
+    [
+        nox.param(
+            py,
+            dj,
+            vendors,
+            id=f"py{py}-django{dj}-{vendors.replace(',', '+')}",
+            tags=["ci"] if (py, dj) in CI_DIAGONAL and vendors == "all" else [],
+        )
+        for py, dj in MATRIX
+        for vendors in ["all", *VENDORS]
+    ],
+)
+def tests(session: nox.Session, django: str, vendors: str) -> None:
+    """Unit, contract, Django-runner and ASGI tests for one vendor (or all that have servers)."""
+    _install(session, django, "test")
+    env = {} if vendors == "all" else {"MULTIPOOL_VENDORS": vendors}
+    session.run("pytest", *session.posargs, env=env)
+
+
+@nox.session(python="3.12", tags=["ci"])
+def lint(session: nox.Session) -> None:
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.12", tags=["ci"])
+def typecheck(session: nox.Session) -> None:
+    _install(session, "6.1", "typecheck")
+    session.run("mypy", "django_multipool")
