@@ -16,7 +16,7 @@ open transaction on return. This module adds the rest:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from time import monotonic
 from typing import Any, ClassVar
 
@@ -32,9 +32,6 @@ __all__ = ["PsycopgPoolAdapter"]
 # psycopg_pool schedules shrinking with a timer; an infinite delay overflows
 # threading's wait, so "never" becomes a century.
 _NEVER = 100 * 365 * 24 * 3600.0
-
-# Attribute stamped on each connection when it goes back to the pool.
-_IDLE_SINCE = "_multipool_idle_since"
 
 
 class PsycopgPoolAdapter(PoolAdapter):
@@ -68,13 +65,15 @@ class PsycopgPoolAdapter(PoolAdapter):
             config, name=name, connect_kwargs=connect_kwargs, setup=setup, label=label
         )
         interval = config.check_interval
+        check: Callable[[psycopg.Connection[Any]], None] | None
         if interval is None:
-            check = self._check_not_broken
+            check = None
         elif interval == 0:
-            check = self._check_always
+            check = psycopg_pool.ConnectionPool.check_connection
         else:
-            self._check_interval = interval
-            check = self._check_if_idle
+            check = _check_if_idle_for(interval)
+        # Only an interval check reads the time a connection was returned.
+        self._stamp_returns = check is not None and interval != 0
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = (
             psycopg_pool.ConnectionPool(
                 # Django sets autocommit on every checkout; psycopg_pool needs
@@ -120,7 +119,8 @@ class PsycopgPoolAdapter(PoolAdapter):
             raise PoolClosed(f"pool {self.name!r} is closed") from None
 
     def _release(self, conn: Any) -> None:
-        setattr(conn, _IDLE_SINCE, monotonic())
+        if self._stamp_returns:
+            conn._multipool_idle_since = monotonic()
         self._pool.putconn(conn)
 
     def _discard(self, conn: Any) -> None:
@@ -149,24 +149,6 @@ class PsycopgPoolAdapter(PoolAdapter):
 
     # -- psycopg_pool callbacks ------------------------------------------------------
 
-    @staticmethod
-    def _check_not_broken(conn: psycopg.Connection[Any]) -> None:
-        # Free: libpq already knows when the socket was seen to fail.
-        if conn.closed:
-            raise psycopg.OperationalError("connection is closed")
-
-    @staticmethod
-    def _check_always(conn: psycopg.Connection[Any]) -> None:
-        psycopg_pool.ConnectionPool.check_connection(conn)
-
-    def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
-        if conn.closed:
-            raise psycopg.OperationalError("connection is closed")
-        # A connection fresh from a worker has no stamp: it was just opened.
-        idle_since = getattr(conn, _IDLE_SINCE, None)
-        if idle_since is not None and monotonic() - idle_since >= self._check_interval:
-            psycopg_pool.ConnectionPool.check_connection(conn)
-
     def _reset_session(self, conn: psycopg.Connection[Any]) -> None:
         # psycopg_pool has already rolled back an open transaction. DISCARD ALL
         # cannot run inside a transaction block, so leave autocommit on (the
@@ -175,3 +157,19 @@ class PsycopgPoolAdapter(PoolAdapter):
         conn.execute("DISCARD ALL")
         if self._setup is not None:
             self._setup(conn)
+
+
+def _check_if_idle_for(interval: float) -> Callable[[psycopg.Connection[Any]], None]:
+    """A psycopg_pool ``check`` callback validating only connections idle >= interval."""
+    check_connection = psycopg_pool.ConnectionPool.check_connection
+
+    def check_if_idle(conn: psycopg.Connection[Any]) -> None:
+        # psycopg_pool calls this on every checkout: keep it to a lookup and a
+        # comparison. No need to look at conn.closed: libpq only learns that a
+        # socket died while using it, and putconn() discards those already.
+        # A connection fresh from a worker has no stamp: it was just opened.
+        idle_since = getattr(conn, "_multipool_idle_since", None)
+        if idle_since is not None and monotonic() - idle_since >= interval:
+            check_connection(conn)
+
+    return check_if_idle
