@@ -19,7 +19,6 @@ What differs from Django's built-in pools, on purpose:
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
@@ -48,19 +47,6 @@ __all__ = [
     "PooledDatabaseFeaturesMixin",
     "PooledDatabaseWrapperMixin",
 ]
-
-
-def _freeze(value: Any) -> Hashable:
-    """Make settings values comparable and hashable (dicts and lists included)."""
-    if isinstance(value, Mapping):
-        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
-    if isinstance(value, list | tuple | set | frozenset):
-        return tuple(_freeze(v) for v in value)
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    return value  # type: ignore[no-any-return]
 
 
 class PooledDatabaseWrapperMixin(_WrapperBase):
@@ -158,7 +144,9 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
 
     # -- internals -----------------------------------------------------------------
 
-    def _pool_key(self) -> Hashable:
+    def _pool_key(self) -> tuple[Any, ...]:
+        # Compared with ==, on every checkout, against a snapshot the registry
+        # took when it built the pool: the live OPTIONS dict goes in as is.
         s = self.settings_dict
         return (
             s["NAME"],
@@ -166,7 +154,7 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
             s["PASSWORD"],
             s["HOST"],
             s["PORT"],
-            _freeze(s["OPTIONS"]),
+            s["OPTIONS"],
             self.timezone_name,
             settings.USE_TZ,
         )

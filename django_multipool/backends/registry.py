@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +28,19 @@ __all__ = ["PoolRegistry", "registry"]
 logger = logging.getLogger("django_multipool")
 
 
+def _snapshot(value: Any) -> Any:
+    """Copy dicts, lists and tuples so later in-place edits of settings show as changes."""
+    if isinstance(value, dict):
+        return {k: _snapshot(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_snapshot(v) for v in value)
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    key: Hashable
+    #: The settings the pool was built from, compared with == on every lookup.
+    key: tuple[Any, ...]
     adapter: PoolAdapter
     database: str
 
@@ -47,7 +57,7 @@ class PoolRegistry:
         self._pid = os.getpid()
 
     def get(
-        self, alias: str, key: Hashable, database: str, build: Callable[[], PoolAdapter]
+        self, alias: str, key: tuple[Any, ...], database: str, build: Callable[[], PoolAdapter]
     ) -> PoolAdapter:
         """Return the open pool for ``alias`` built for ``key``, building it if needed.
 
@@ -64,7 +74,7 @@ class PoolRegistry:
                 return entry.adapter
             adapter = build()
             adapter.open()
-            self._entries[alias] = _Entry(key, adapter, database)
+            self._entries[alias] = _Entry(_snapshot(key), adapter, database)
         if entry is not None:
             logger.info(
                 "settings of database %r changed: retiring %r for %r",
