@@ -38,12 +38,32 @@ class PoolTimeout(PoolError):
     __module__ = "django_multipool"
 
     @classmethod
-    def after_wait(cls, name: str, max_size: int, waited: float, waiting: int) -> PoolTimeout:
+    def after_wait(
+        cls,
+        name: str,
+        max_size: int,
+        waited: float,
+        waiting: int,
+        *,
+        in_use: int | None = None,
+        connect_errors: int = 0,
+    ) -> PoolTimeout:
+        """Build the message; ``in_use`` below ``max_size`` means connecting failed."""
+        if in_use is None or in_use >= max_size:
+            why = f"all {max_size} connections (max_size) are in use"
+            fix = (
+                "Raise OPTIONS['pool']['max_size'] if the database can take more "
+                "connections, or OPTIONS['pool']['timeout'] to wait longer."
+            )
+        else:
+            why = (
+                f"only {in_use} of {max_size} connections (max_size) are in use and no "
+                f"other could be opened ({connect_errors} connection attempts failed)"
+            )
+            fix = "Check that the database server is reachable; the driver's log has the cause."
         return cls(
             f"couldn't get a connection from pool {name!r} after {waited:.2f} s: "
-            f"all {max_size} connections (max_size) are in use and {waiting} other "
-            f"requests are waiting. Raise OPTIONS['pool']['max_size'] if the database "
-            f"can take more connections, or OPTIONS['pool']['timeout'] to wait longer."
+            f"{why}; {waiting} other requests are waiting. {fix}"
         )
 
 

@@ -108,12 +108,17 @@ class PsycopgPoolAdapter(PoolAdapter):
         try:
             return self._pool.getconn(timeout)
         except psycopg_pool.TooManyRequests:
-            waiting = self._pool.get_stats().get("requests_waiting", 0)
+            waiting = self._waiting_now()
             raise TooManyRequests.queue_full(self.name, self.config.max_size, waiting) from None
         except psycopg_pool.PoolTimeout:
-            waiting = self._pool.get_stats().get("requests_waiting", 0)
+            stats = self._pool.get_stats()
             raise PoolTimeout.after_wait(
-                self.name, self.config.max_size, timeout, waiting
+                self.name,
+                self.config.max_size,
+                timeout,
+                self._waiting_now(),
+                in_use=self.checked_out,
+                connect_errors=stats.get("connections_errors", 0),
             ) from None
         except psycopg_pool.PoolClosed:
             raise PoolClosed(f"pool {self.name!r} is closed") from None
@@ -136,7 +141,7 @@ class PsycopgPoolAdapter(PoolAdapter):
             pool_max=raw["pool_max"],
             pool_size=raw["pool_size"],
             pool_available=raw["pool_available"],
-            requests_waiting=raw.get("requests_waiting", 0),
+            requests_waiting=self._waiting_now(),
             requests_num=raw.get("requests_num", 0),
             requests_queued=raw.get("requests_queued", 0),
             requests_wait_ms=raw.get("requests_wait_ms", 0),
@@ -146,6 +151,14 @@ class PsycopgPoolAdapter(PoolAdapter):
             connections_lost=raw.get("connections_lost", 0) + raw.get("returns_bad", 0),
             usage_ms=usage_ms,
         )
+
+    def _waiting_now(self) -> int:
+        # psycopg_pool's requests_waiting also counts clients that timed out
+        # (they leave its queue only when a connection is next handed over).
+        try:
+            return sum(1 for w in list(self._pool._waiting) if w.conn is None and w.error is None)
+        except AttributeError:  # psycopg_pool changed its internals: approximate
+            return int(self._pool.get_stats().get("requests_waiting", 0))
 
     # -- psycopg_pool callbacks ------------------------------------------------------
 
