@@ -18,7 +18,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..adapter import PoolAdapter
@@ -40,7 +40,8 @@ def _snapshot(value: Any) -> Any:
 @dataclass(frozen=True, slots=True)
 class _Entry:
     #: The settings the pool was built from, compared with == on every lookup.
-    key: tuple[Any, ...]
+    #: They include the password: never part of a repr.
+    key: tuple[Any, ...] = field(repr=False)
     adapter: PoolAdapter
     database: str
 
