@@ -1,0 +1,538 @@
+"""A blocking, thread-safe connection pool for drivers whose own pool falls short.
+
+Drivers hand this core their connection-level operations (:class:`Driver`);
+the core does the pooling the shared schema describes, with no Django and no
+driver imports:
+
+- ``acquire`` takes the most recently returned idle connection (LIFO, so
+  connections at the bottom of the stack age out and ``max_idle`` can shrink
+  the pool); when none is idle it queues the caller (FIFO, up to
+  ``max_waiting``) until ``timeout``, then raises :class:`PoolTimeout`.
+- New connections are opened by one background thread per pool, never by an
+  acquiring thread and never while the pool lock is held: a waiter takes
+  whichever comes first, a returned connection or a new one (HikariCP's
+  "prime directive", also psycopg_pool's design).
+- The lock guards lists and counters only. Connect, close, ping and reset all
+  run outside it, so one slow or dead server stalls nobody who does not need
+  a new connection.
+- ``max_lifetime`` (with -5 % jitter) retires connections when they come back
+  or while idle, never while in use; ``max_idle`` closes idle connections
+  above ``min_size``; ``check=N`` pings only connections idle for N s or more.
+- A connection its borrower dropped without returning it is noticed through a
+  weak reference and its slot is given back, so leaks cannot shrink the pool
+  for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable
+from time import monotonic, sleep
+from typing import Any, Generic, Protocol, TypeVar
+
+from .adapter import PoolStats
+from .config import PoolConfig
+from .errors import PoolClosed, PoolTimeout, TooManyRequests
+
+__all__ = ["Driver", "Pool"]
+
+logger = logging.getLogger("django_multipool")
+
+Conn = TypeVar("Conn")
+
+# Backoff between failed connection attempts while somebody needs one.
+_RETRY_FIRST = 0.5
+_RETRY_MAX = 10.0
+# The worker wakes at least this often: a dropped-connection notice that
+# arrived while the lock was busy is picked up within this delay.
+_MAX_NAP = 1.0
+
+
+class Driver(Protocol[Conn]):
+    """What the pool needs from a driver, one connection at a time."""
+
+    def connect(self) -> Conn:
+        """Open a connection ready for a borrower (per-connection setup done)."""
+
+    def close(self, conn: Conn) -> None:
+        """Close politely; must not raise."""
+
+    def ping(self, conn: Conn) -> None:
+        """One round trip; raise if the connection is unusable."""
+
+    def is_broken(self, conn: Conn) -> bool:
+        """True if the connection is known to be unusable. No round trip."""
+
+    def reset(self, conn: Conn) -> None:
+        """Make a returned connection fit for the next borrower; raise to discard it."""
+
+    def abandon(self, conn: Conn) -> None:
+        """In a forked child: let go of a parent's connection without any I/O."""
+
+
+class _Slot(Generic[Conn]):
+    """One physical connection and its timestamps."""
+
+    __slots__ = ("conn", "expires_at", "idle_since", "ref")
+
+    def __init__(self, conn: Conn, now: float, lifetime: float | None) -> None:
+        self.conn: Conn | None = conn
+        self.idle_since = now
+        # Jitter spreads the retirements of connections opened together.
+        self.expires_at = (
+            float("inf") if lifetime is None else now + lifetime * random.uniform(0.95, 1.0)
+        )
+        self.ref: _BorrowRef | None = None
+
+
+class _BorrowRef(weakref.ref):  # type: ignore[type-arg]
+    """Weak reference to a lent connection that remembers its slot."""
+
+    __slots__ = ("key", "slot")
+    key: int
+    slot: _Slot[Any]
+
+
+class _Waiter:
+    __slots__ = ("closed", "event", "slot")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.slot: _Slot[Any] | None = None
+        self.closed = False
+
+
+class Pool(Generic[Conn]):
+    """The pool. ``driver`` does the I/O; ``config`` says how much and how long."""
+
+    def __init__(
+        self,
+        driver: Driver[Conn],
+        config: PoolConfig,
+        *,
+        name: str,
+        on_dropped: Callable[[int], None] | None = None,
+    ) -> None:
+        """``on_dropped(id)`` is told when a lent connection was garbage-collected."""
+        self._driver = driver
+        self.config = config
+        self.name = name
+        self._on_dropped_hook = on_dropped
+        self._check_interval = config.check_interval
+
+        self._lock = threading.Lock()
+        self._worker_wakeup = threading.Condition(self._lock)
+        self._idle: list[_Slot[Conn]] = []  # a stack: the end is the most recent
+        self._in_use: dict[int, _Slot[Conn]] = {}
+        self._waiters: deque[_Waiter] = deque()
+        self._opening = 0
+        self._size = 0  # idle + in use + being opened
+        self._closed = False
+        self._opened = False
+        self._worker: threading.Thread | None = None
+        # Notices from weakref callbacks that could not take the lock.
+        self._dropped: deque[_BorrowRef] = deque()
+        self._retry_at = 0.0
+        self._retry_delay = _RETRY_FIRST
+        self._last_connect_error: BaseException | None = None
+        self._failed_attempts = 0  # since the last successful connect
+        # After fork: the parent's connections, kept so no finaliser runs on them.
+        self._inherited: list[Any] = []
+
+        self._requests_num = 0
+        self._requests_queued = 0
+        self._requests_wait_s = 0.0
+        self._requests_errors = 0
+        self._connections_num = 0
+        self._connections_errors = 0
+        self._connections_lost = 0
+
+    # -- life cycle ---------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def open(self, wait: bool = False, timeout: float | None = None) -> None:
+        """Start the worker that opens ``min_size`` connections in the background.
+
+        With ``wait``, block until they exist; raise :class:`PoolTimeout` after
+        ``timeout`` (default: the config's) if they do not.
+        """
+        with self._lock:
+            if self._closed:
+                raise PoolClosed(f"pool {self.name!r} is closed")
+            if not self._opened:
+                self._opened = True
+                self._worker = threading.Thread(
+                    target=self._work, name=f"multipool-{self.name}", daemon=True
+                )
+                self._worker.start()
+        if wait:
+            limit = self.config.timeout if timeout is None else timeout
+            deadline = monotonic() + limit
+            # Polled, not signalled: the worker's condition has exactly one
+            # waiter (the worker), so that notify() always reaches it.
+            while self._size - self._opening < self.config.min_size:
+                if monotonic() >= deadline or self._closed:
+                    raise PoolTimeout.after_wait(
+                        self.name,
+                        self.config.max_size,
+                        limit,
+                        0,
+                        in_use=0,
+                        connect_errors=self._failed_attempts,
+                    ) from self._last_connect_error
+                sleep(0.01)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Refuse new requests, close idle connections; lent ones close on return."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._size -= len(idle)
+            waiters, self._waiters = list(self._waiters), deque()
+            for waiter in waiters:
+                waiter.closed = True
+                waiter.event.set()
+            self._worker_wakeup.notify_all()
+            worker = self._worker
+        for slot in idle:
+            self._close_conn(slot)
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout)
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: drop every connection without talking to the server.
+
+        The parent's lock may have been held by a thread that does not exist
+        here, so it is replaced; the worker thread did not survive the fork.
+        """
+        self._lock = threading.Lock()
+        self._worker_wakeup = threading.Condition(self._lock)
+        self._closed = True
+        self._waiters = deque()
+        lent = [slot.ref() for slot in self._in_use.values() if slot.ref is not None]
+        for conn in [slot.conn for slot in self._idle] + lent:
+            if conn is not None:
+                self._driver.abandon(conn)
+        self._inherited = [slot.conn for slot in self._idle] + lent
+        self._idle = []
+        self._in_use = {}
+        self._size = 0
+
+    # -- borrowing ------------------------------------------------------------------
+
+    def acquire(self, timeout: float | None = None) -> Conn:
+        """Lend a connection, waiting up to ``timeout`` seconds for one."""
+        wait = self.config.timeout if timeout is None else timeout
+        deadline = monotonic() + wait
+        counted = False
+        while True:
+            slot = self._take(deadline, wait, count=not counted)
+            counted = True
+            conn = slot.conn
+            assert conn is not None
+            if self._needs_check(slot) and not self._passes_check(slot, conn):
+                continue
+            slot.conn = None  # from now on only the borrower holds it
+            return conn
+
+    def release(self, conn: Conn) -> None:
+        """Take a connection back: reset it, then lend it again or retire it."""
+        with self._lock:
+            slot = self._in_use.pop(id(conn), None)
+        if slot is None:
+            raise ValueError(f"{conn!r} was not lent by pool {self.name!r}")
+        slot.ref = None  # a dropped weak reference never calls back
+        slot.conn = conn
+        if self._closed:
+            self._retire(slot)
+            return
+        if self._driver.is_broken(conn):
+            self._retire(slot, lost=True)
+            return
+        try:
+            self._driver.reset(conn)
+        except Exception:
+            logger.warning(
+                "pool %r: resetting a returned connection failed", self.name, exc_info=True
+            )
+            self._retire(slot, lost=True)
+            return
+        now = monotonic()
+        if now >= slot.expires_at:
+            self._retire(slot)
+            return
+        slot.idle_since = now
+        with self._lock:
+            if not self._closed:
+                self._put_locked(slot)
+                return
+        self._retire(slot)
+
+    def discard(self, conn: Conn) -> None:
+        """Close a lent connection known to be broken; a replacement opens if needed."""
+        with self._lock:
+            slot = self._in_use.pop(id(conn), None)
+        if slot is None:
+            raise ValueError(f"{conn!r} was not lent by pool {self.name!r}")
+        slot.ref = None
+        slot.conn = conn
+        self._retire(slot, lost=True)
+
+    def stats(self, usage_ms: int = 0) -> PoolStats:
+        with self._lock:
+            self._drain_dropped_locked()
+            return PoolStats(
+                pool_min=self.config.min_size,
+                pool_max=self.config.max_size,
+                pool_size=self._size,
+                pool_available=len(self._idle),
+                requests_waiting=len(self._waiters),
+                requests_num=self._requests_num,
+                requests_queued=self._requests_queued,
+                requests_wait_ms=int(self._requests_wait_s * 1000),
+                requests_errors=self._requests_errors,
+                connections_num=self._connections_num,
+                connections_errors=self._connections_errors,
+                connections_lost=self._connections_lost,
+                usage_ms=usage_ms,
+            )
+
+    # -- internals: lending ----------------------------------------------------------
+
+    def _take(self, deadline: float, wait: float, *, count: bool) -> _Slot[Conn]:
+        """An idle slot, registered as lent; waits (outside the lock) if none is idle."""
+        retired: list[_Slot[Conn]] = []
+        waiter = None
+        try:
+            with self._lock:
+                if self._closed:
+                    raise PoolClosed(f"pool {self.name!r} is closed")
+                if count:
+                    self._requests_num += 1
+                self._drain_dropped_locked()
+                now = monotonic()
+                while self._idle:
+                    slot = self._idle.pop()
+                    if now < slot.expires_at:
+                        self._lend_locked(slot)
+                        return slot
+                    self._size -= 1  # expired while idle: retired below, outside the lock
+                    retired.append(slot)
+                if self.config.max_waiting and len(self._waiters) >= self.config.max_waiting:
+                    self._requests_errors += 1
+                    raise TooManyRequests.queue_full(
+                        self.name, self.config.max_size, len(self._waiters)
+                    )
+                waiter = _Waiter()
+                self._waiters.append(waiter)
+                self._requests_queued += 1
+                self._worker_wakeup.notify()
+        finally:
+            for slot in retired:
+                self._close_conn(slot)
+            if retired:
+                self._wake_worker()
+        return self._wait(waiter, deadline, wait)
+
+    def _wait(self, waiter: _Waiter, deadline: float, wait: float) -> _Slot[Conn]:
+        started = monotonic()
+        waiter.event.wait(max(0.0, deadline - started))
+        with self._lock:
+            self._requests_wait_s += monotonic() - started
+            if waiter.slot is not None:  # handed over, maybe just as the wait ended
+                return waiter.slot
+            if waiter.closed:
+                raise PoolClosed(f"pool {self.name!r} is closed")
+            self._waiters.remove(waiter)
+            self._requests_errors += 1
+            waiting = len(self._waiters)
+            in_use = len(self._in_use)
+            failed = self._failed_attempts
+        raise PoolTimeout.after_wait(
+            self.name, self.config.max_size, wait, waiting, in_use=in_use, connect_errors=failed
+        ) from self._last_connect_error
+
+    def _lend_locked(self, slot: _Slot[Conn]) -> None:
+        conn = slot.conn
+        ref = _BorrowRef(conn, self._on_dropped)
+        ref.key = id(conn)
+        ref.slot = slot
+        slot.ref = ref
+        self._in_use[ref.key] = slot
+
+    def _put_locked(self, slot: _Slot[Conn]) -> None:
+        """Hand a ready connection to the longest waiter, else make it idle."""
+        if self._waiters:
+            waiter = self._waiters.popleft()
+            self._lend_locked(slot)
+            waiter.slot = slot
+            waiter.event.set()
+        else:
+            self._idle.append(slot)
+
+    def _needs_check(self, slot: _Slot[Conn]) -> bool:
+        interval = self._check_interval
+        return interval is not None and monotonic() - slot.idle_since >= interval
+
+    def _passes_check(self, slot: _Slot[Conn], conn: Conn) -> bool:
+        try:
+            self._driver.ping(conn)
+        except Exception as exc:
+            logger.info(
+                "pool %r: a connection failed its check (%s); replacing it", self.name, exc
+            )
+            with self._lock:
+                self._in_use.pop(id(conn), None)
+            slot.ref = None
+            self._retire(slot, lost=True)
+            return False
+        return True
+
+    def _retire(self, slot: _Slot[Conn], *, lost: bool = False) -> None:
+        """Close a connection that left the pool's lists; a replacement opens if needed."""
+        with self._lock:
+            self._size -= 1
+            if lost:
+                self._connections_lost += 1
+            self._worker_wakeup.notify()
+        self._close_conn(slot)
+
+    def _close_conn(self, slot: _Slot[Conn]) -> None:
+        conn, slot.conn = slot.conn, None
+        if conn is not None:
+            self._driver.close(conn)
+
+    def _wake_worker(self) -> None:
+        with self._lock:
+            self._worker_wakeup.notify()
+
+    # -- internals: dropped connections -------------------------------------------------
+
+    def _on_dropped(self, ref: _BorrowRef) -> None:
+        # A weakref callback runs wherever the garbage collector runs, possibly
+        # in a thread that holds our lock: never block on it.
+        if self._lock.acquire(blocking=False):
+            try:
+                self._forget_dropped_locked(ref)
+                self._worker_wakeup.notify()
+            finally:
+                self._lock.release()
+        else:
+            self._dropped.append(ref)
+
+    def _drain_dropped_locked(self) -> None:
+        while self._dropped:
+            self._forget_dropped_locked(self._dropped.popleft())
+
+    def _forget_dropped_locked(self, ref: _BorrowRef) -> None:
+        if self._in_use.get(ref.key) is not ref.slot:
+            return  # returned, or forgotten after fork, before the notice arrived
+        del self._in_use[ref.key]
+        self._size -= 1
+        self._connections_lost += 1
+        logger.warning(
+            "pool %r: a connection was garbage-collected without being returned; "
+            "its slot is free again",
+            self.name,
+        )
+        if self._on_dropped_hook is not None:
+            self._on_dropped_hook(ref.key)
+
+    # -- internals: the worker ------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                self._drain_dropped_locked()
+                now = monotonic()
+                doomed = self._take_doomed_locked(now)
+                must_open = not doomed and self._should_open_locked(now)
+                if must_open:
+                    self._opening += 1
+                    self._size += 1
+                elif not doomed:
+                    self._worker_wakeup.wait(self._nap_locked(now))
+                    continue
+            for slot in doomed:
+                self._close_conn(slot)
+            if must_open:
+                self._open_one()
+
+    def _should_open_locked(self, now: float) -> bool:
+        if self._size >= self.config.max_size or now < self._retry_at:
+            return False
+        return self._size < self.config.min_size or len(self._waiters) > self._opening
+
+    def _take_doomed_locked(self, now: float) -> list[_Slot[Conn]]:
+        """Idle connections past max_lifetime, or past max_idle above min_size."""
+        max_idle = self.config.max_idle
+        keep: list[_Slot[Conn]] = []
+        doomed: list[_Slot[Conn]] = []
+        # Bottom of the stack first: the least recently used go first.
+        for slot in self._idle:
+            surplus = self._size - len(doomed) > self.config.min_size
+            if now >= slot.expires_at or (
+                surplus and max_idle is not None and now - slot.idle_since >= max_idle
+            ):
+                doomed.append(slot)
+            else:
+                keep.append(slot)
+        if doomed:
+            self._idle = keep
+            self._size -= len(doomed)
+        return doomed
+
+    def _nap_locked(self, now: float) -> float:
+        wake = now + _MAX_NAP
+        if self._retry_at > now and (self._waiters or self._size < self.config.min_size):
+            wake = min(wake, self._retry_at)
+        for slot in self._idle:
+            wake = min(wake, slot.expires_at)
+            if self.config.max_idle is not None and self._size > self.config.min_size:
+                wake = min(wake, slot.idle_since + self.config.max_idle)
+        return max(0.001, wake - now)
+
+    def _open_one(self) -> None:
+        try:
+            conn = self._driver.connect()
+        except Exception as exc:
+            with self._lock:
+                self._opening -= 1
+                self._size -= 1
+                self._connections_errors += 1
+                self._last_connect_error = exc
+                self._failed_attempts += 1
+                delay = self._retry_delay * random.uniform(0.9, 1.1)
+                self._retry_at = monotonic() + delay
+                self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX)
+            logger.warning(
+                "pool %r: opening a connection failed, retrying in %.1f s: %s",
+                self.name,
+                delay,
+                exc,
+            )
+            return
+        slot = _Slot(conn, monotonic(), self.config.max_lifetime)
+        with self._lock:
+            self._opening -= 1
+            self._connections_num += 1
+            self._retry_delay = _RETRY_FIRST
+            self._retry_at = 0.0
+            self._last_connect_error = None
+            self._failed_attempts = 0
+            if not self._closed:
+                self._put_locked(slot)
+                return
+            self._size -= 1
+        self._close_conn(slot)

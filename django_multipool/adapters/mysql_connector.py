@@ -1,0 +1,231 @@
+"""MySQL and MariaDB through mysql-connector-python, pooled by our own core.
+
+mysql-connector's ``MySQLConnectionPool`` cannot carry the shared schema: it
+is fixed-size (at most 32) and fills eagerly, fails at once when empty, holds
+one process-wide lock across a COM_PING on every checkout, costs five round
+trips per get/put with session reset and nothing at all (not even a
+rollback) without it, and a ``PooledMySQLConnection`` dropped without
+``close()`` loses its slot for good. So the pooling itself is
+:class:`django_multipool._pool.Pool`, and mysql-connector keeps doing what it
+does well, one connection at a time:
+
+- opening connections: ``mysql.connector.connect()``, with option files,
+  failover, DNS SRV and its own argument validation;
+- ``check``: ``ping()`` (COM_PING), and only for connections idle >= N s;
+- ``reset="rollback"``: ``rollback()``, and only when the server's status
+  flags say a transaction is open (``in_transaction``, free to read);
+- ``reset="session"``: ``cmd_reset_connection()`` (COM_RESET_CONNECTION,
+  followed by the connector re-applying charset, autocommit, ``time_zone``,
+  ``sql_mode`` and ``init_command``), then the backend's per-connection setup.
+  The connector's ``reset_session()`` is not used: it pings first and falls
+  back to re-authenticating.
+
+docs/vendors/mysql.md has the whole table of what delegates and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import mysql.connector
+from mysql.connector.constants import CNX_POOL_ARGS, DEFAULT_CONFIGURATION
+
+from .._pool import Pool
+from ..adapter import ConnectionSetup, PoolAdapter, PoolStats
+from ..config import PoolConfig
+from ..errors import PoolConfigError
+
+__all__ = ["MySQLConnectorPoolAdapter", "abandon_connection"]
+
+# Keyword arguments mysql.connector.connect() accepts besides its defaults table.
+_CONNECT_EXTRAS = frozenset({"option_files", "option_groups", "failover"})
+
+
+class MySQLConnectorPoolAdapter(PoolAdapter):
+    vendor = "mysql"
+    reserved_driver_options: ClassVar[Mapping[str, str]] = {
+        # These would build mysql-connector's own pool inside ours.
+        "pool_name": "name",
+        "pool_size": "max_size",
+        "pool_reset_session": "reset",
+    }
+
+    def __init__(
+        self,
+        config: PoolConfig,
+        *,
+        name: str,
+        connect_kwargs: Mapping[str, Any],
+        setup: ConnectionSetup | None = None,
+        label: str = "",
+    ) -> None:
+        super().__init__(
+            config, name=name, connect_kwargs=connect_kwargs, setup=setup, label=label
+        )
+        kwargs = {**connect_kwargs, **config.driver_options}
+        _validate_connect_kwargs(kwargs, config.driver_options)
+        # The pure-Python protocol, always: the pool must be able to let go of
+        # a connection inherited through fork() without any I/O (see
+        # abandon_connection), which the C extension's close() cannot promise,
+        # and the pure implementation is what runs wherever the C extension
+        # fails to load (an OpenSSL mismatch is common).
+        kwargs["use_pure"] = True
+        self._driver = _ConnectorDriver(kwargs, setup, session_reset=config.reset == "session")
+        self._pool: Pool[Any] = Pool(
+            self._driver, config, name=name, on_dropped=self._forget_checkout
+        )
+
+    @property
+    def closed(self) -> bool:
+        return self._pool.closed
+
+    def _open(self, wait: bool) -> None:
+        self._pool.open(wait=wait)
+
+    def _close(self, timeout: float) -> None:
+        self._pool.close(timeout)
+
+    def _acquire(self, timeout: float) -> Any:
+        return self._pool.acquire(timeout)
+
+    def _release(self, conn: Any) -> None:
+        self._pool.release(conn)
+
+    def _discard(self, conn: Any) -> None:
+        self._pool.discard(conn)
+
+    def _stats(self, usage_ms: int) -> PoolStats:
+        return self._pool.stats(usage_ms)
+
+    def _forget_after_fork(self) -> None:
+        self._pool.forget_after_fork()
+
+    def _forget_checkout(self, key: int) -> None:
+        # The borrower dropped the connection: it will never be released.
+        self._checked_out.pop(key, None)
+
+
+def _validate_connect_kwargs(kwargs: Mapping[str, Any], driver_options: Mapping[str, Any]) -> None:
+    for key in CNX_POOL_ARGS:
+        if key in kwargs:
+            raise PoolConfigError(
+                f"{key!r} configures mysql-connector's own pool, which django-multipool "
+                f"replaces: remove it and set OPTIONS['pool']"
+                f"[{MySQLConnectorPoolAdapter.reserved_driver_options[key]!r}] instead."
+            )
+    if kwargs.get("use_pure", True) is not True:
+        raise PoolConfigError(
+            "use_pure=False asks for mysql-connector's C extension, which pooled "
+            "connections cannot use: the pool must drop a connection inherited "
+            "through fork() without closing the parent's session. Remove use_pure."
+        )
+    known = DEFAULT_CONFIGURATION.keys() | _CONNECT_EXTRAS
+    for key in driver_options:
+        if key not in known:
+            raise PoolConfigError(
+                f"OPTIONS['pool']['driver_options'] has {key!r}, which "
+                f"mysql.connector.connect() does not accept. On MySQL, driver_options "
+                f"are connect() arguments for pooled connections; valid ones: "
+                f"{', '.join(sorted(known))}."
+            )
+
+
+class _ConnectorDriver:
+    """Connection-level operations of mysql-connector's pure-Python protocol."""
+
+    def __init__(
+        self, kwargs: dict[str, Any], setup: ConnectionSetup | None, *, session_reset: bool
+    ) -> None:
+        self._kwargs = kwargs
+        self._setup = setup
+        self._session_reset = session_reset
+        self._autocommit = bool(kwargs.get("autocommit", False))
+
+    def connect(self) -> Any:
+        conn = mysql.connector.connect(**self._kwargs)
+        if self._setup is not None:
+            try:
+                self._setup(conn)
+            except BaseException:
+                self.close(conn)
+                raise
+        return conn
+
+    def close(self, conn: Any) -> None:
+        # COM_QUIT, then the socket; an error means it is already gone.
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    def ping(self, conn: Any) -> None:
+        conn.ping()
+
+    def is_broken(self, conn: Any) -> bool:
+        # An idle MySQL connection never has anything to read: readable means
+        # the server closed it (KILL, wait_timeout, restart) or the protocol
+        # is out of step. One poll() syscall, no round trip.
+        sock = getattr(getattr(conn, "_socket", None), "sock", None)
+        if sock is None:
+            return True
+        if getattr(sock, "pending", None) and sock.pending():  # TLS-buffered bytes
+            return True
+        try:
+            fd = sock.fileno()
+        except OSError:
+            return True
+        if fd < 0:
+            return True
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN | select.POLLPRI)
+            return bool(poller.poll(0))
+        readable, _, _ = select.select([fd], [], [], 0)  # pragma: no cover - Windows
+        return bool(readable)
+
+    def reset(self, conn: Any) -> None:
+        if conn.unread_result:
+            # A borrower left rows unread; the next borrower's first query
+            # would trip over them.
+            conn.consume_results()
+        if self._session_reset:
+            # COM_RESET_CONNECTION ends any transaction, drops temporary
+            # tables, user variables, prepared statements and session
+            # settings; the connector then re-applies its connect options.
+            # Autocommit is one of them, taken from what the connector last
+            # set: make that the pool's mode, not the last borrower's.
+            conn._autocommit = self._autocommit
+            if not conn.cmd_reset_connection():
+                raise RuntimeError("the server refused COM_RESET_CONNECTION")
+            if self._setup is not None:
+                self._setup(conn)
+        elif conn.in_transaction:
+            conn.rollback()
+
+    def abandon(self, conn: Any) -> None:
+        abandon_connection(conn)
+
+
+def abandon_connection(conn: Any) -> None:
+    """Make a connection inherited through fork() inert, without any I/O.
+
+    mysql-connector's ``close()`` sends COM_QUIT, and its socket wrapper's
+    finaliser calls ``shutdown(SHUT_RDWR)``: either would end the parent's
+    session on the shared socket. Detaching the socket and closing only this
+    process's file descriptor leaves the parent's session untouched, and
+    turns any later ``close()`` or finaliser into a no-op.
+    """
+    wrapper = getattr(conn, "_socket", None)
+    sock = getattr(wrapper, "sock", None)
+    if sock is not None:
+        try:
+            fd = sock.detach()
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    if wrapper is not None:
+        conn._socket = None

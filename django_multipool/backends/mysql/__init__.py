@@ -1,0 +1,1 @@
+"""MySQL/MariaDB backend: mysql-connector-python's Django backend, pooled."""
