@@ -1,0 +1,156 @@
+"""The MySQL adapter's settings checks and the pool core's bookkeeping, no server.
+
+The core (django_multipool/_pool.py) is driver-agnostic; a recording driver
+stands in for connections here because nothing below depends on what a
+server does. Behaviour against MariaDB is in tests/vendors/test_mysql_pool.py.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from typing import Any
+
+import pytest
+
+from django_multipool import PoolConfig, PoolConfigError, PoolTimeout
+from django_multipool._pool import Pool
+from django_multipool.adapters.mysql_connector import MySQLConnectorPoolAdapter
+
+
+def adapter(**driver_options: Any) -> MySQLConnectorPoolAdapter:
+    return MySQLConnectorPoolAdapter(
+        PoolConfig(driver_options=driver_options),
+        name="unit",
+        connect_kwargs={"host": "127.0.0.1", "user": "u", "password": "pw-secret"},
+        label="mysql://u@127.0.0.1/db",
+    )
+
+
+def test_driver_options_are_connect_arguments_checked_by_name() -> None:
+    assert adapter(connection_timeout=3, read_timeout=5)._driver._kwargs["read_timeout"] == 5
+    with pytest.raises(PoolConfigError, match=r"'conect_timeout'.*does not accept"):
+        adapter(conect_timeout=3)
+
+
+@pytest.mark.parametrize(("key", "shared"), [("pool_size", "max_size"), ("pool_name", "name")])
+def test_mysql_connectors_pool_options_point_at_the_shared_key(key: str, shared: str) -> None:
+    with pytest.raises(PoolConfigError, match=rf"\['pool'\]\[{shared!r}\]"):
+        adapter(**{key: 3})
+
+
+def test_the_c_extension_is_refused_with_the_reason() -> None:
+    with pytest.raises(PoolConfigError, match=r"use_pure=False.*fork"):
+        adapter(use_pure=False)
+
+
+def test_pooled_connections_always_use_the_pure_protocol() -> None:
+    assert adapter()._driver._kwargs["use_pure"] is True
+
+
+def test_the_password_stays_out_of_repr() -> None:
+    pool = adapter()
+    assert "pw-secret" not in repr(pool)
+    assert "mysql://u@127.0.0.1/db" in repr(pool)
+
+
+# -- the core -----------------------------------------------------------------------------
+
+
+class Conn:
+    """A stand-in connection: the core only ever passes it to the driver."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+class RecordingDriver:
+    def __init__(self) -> None:
+        self.opened = 0
+        self.closed: list[int] = []
+
+    def connect(self) -> Conn:
+        self.opened += 1
+        return Conn(self.opened)
+
+    def close(self, conn: Conn) -> None:
+        self.closed.append(conn.n)
+
+    def ping(self, conn: Conn) -> None:
+        pass
+
+    def is_broken(self, conn: Conn) -> bool:
+        return False
+
+    def reset(self, conn: Conn) -> None:
+        pass
+
+    def abandon(self, conn: Conn) -> None:
+        pass
+
+
+def make_core(**options: Any) -> tuple[Pool[Conn], RecordingDriver]:
+    driver = RecordingDriver()
+    pool: Pool[Conn] = Pool(driver, PoolConfig(**options), name="core")
+    pool.open(wait=True)
+    return pool, driver
+
+
+def test_the_most_recently_returned_connection_goes_out_first() -> None:
+    pool, _ = make_core(min_size=3, max_size=3)
+    a, b, c = (pool.acquire() for _ in range(3))
+    for conn in (a, b, c):
+        pool.release(conn)
+    assert pool.acquire() is c
+    pool.close()
+
+
+def test_waiters_are_served_in_arrival_order() -> None:
+    pool, _ = make_core(min_size=1, max_size=1, timeout=5)
+    held = pool.acquire()
+    served: list[str] = []
+
+    def wait(name: str) -> None:
+        conn = pool.acquire()
+        served.append(name)
+        pool.release(conn)
+
+    first = threading.Thread(target=wait, args=("first",))
+    first.start()
+    while pool.stats().requests_waiting < 1:
+        pass
+    second = threading.Thread(target=wait, args=("second",))
+    second.start()
+    while pool.stats().requests_waiting < 2:
+        pass
+    pool.release(held)
+    first.join(5)
+    second.join(5)
+    assert served == ["first", "second"]
+    pool.close()
+
+
+def test_a_dropped_connection_noticed_under_the_lock_is_counted_later() -> None:
+    # The garbage collector may run the weakref callback in a thread that
+    # holds the pool lock; the notice must wait, not deadlock.
+    pool, _ = make_core(min_size=0, max_size=1, timeout=2)
+    conn = pool.acquire()
+    with pool._lock:
+        del conn
+        gc.collect()
+        assert len(pool._dropped) == 1
+    assert pool.stats().connections_lost == 1
+    pool.release(pool.acquire())
+    pool.close()
+
+
+def test_open_wait_reports_the_connect_error() -> None:
+    class Refusing(RecordingDriver):
+        def connect(self) -> Conn:
+            raise ConnectionRefusedError("no server here")
+
+    pool: Pool[Conn] = Pool(Refusing(), PoolConfig(min_size=1, max_size=2), name="down")
+    with pytest.raises(PoolTimeout, match="connection attempts failed") as caught:
+        pool.open(wait=True, timeout=0.3)
+    assert isinstance(caught.value.__cause__, ConnectionRefusedError)
+    pool.close()
