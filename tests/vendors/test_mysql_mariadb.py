@@ -143,7 +143,10 @@ def test_same_answers_as_djangos_own_backend(ours: str, djangos: str) -> None:
         "allows_group_by_selected_pks",
         "can_introspect_json_field",
     ):
-        assert getattr(mine.features, feature) == getattr(theirs.features, feature), feature
+        missing = "not in this Django version"
+        assert getattr(mine.features, feature, missing) == getattr(
+            theirs.features, feature, missing
+        ), feature
     assert mine.data_types["UUIDField"] == theirs.data_types["UUIDField"] == "uuid"
 
 
@@ -222,7 +225,7 @@ def test_bulk_create_returns_primary_keys_via_returning(ours: str) -> None:
         ]
 
     pks, sql = outcome(ours, insert)
-    assert "RETURNING" in sql[-1]
+    assert "RETURNING" in next(q for q in sql if q.startswith("INSERT"))
     assert None not in pks
     assert sorted(pks) == sorted(
         Item.objects.using(ours).filter(name__in=["d", "e"]).values_list("pk", flat=True)
