@@ -47,8 +47,13 @@ class PoolTimeout(PoolError):
         *,
         in_use: int | None = None,
         connect_errors: int = 0,
+        connect_error: str | None = None,
     ) -> PoolTimeout:
-        """Build the message; ``in_use`` below ``max_size`` means connecting failed."""
+        """Build the message; ``in_use`` below ``max_size`` means connecting failed.
+
+        ``connect_error`` is what the driver said when connecting, already
+        stripped of secrets by the caller.
+        """
         if in_use is None or in_use >= max_size:
             why = f"all {max_size} connections (max_size) are in use"
             fix = (
@@ -60,7 +65,11 @@ class PoolTimeout(PoolError):
                 f"only {in_use} of {max_size} connections (max_size) are in use and no "
                 f"other could be opened ({connect_errors} connection attempts failed)"
             )
-            fix = "Check that the database server is reachable; the driver's log has the cause."
+            fix = (
+                f"Connecting fails with: {connect_error}"
+                if connect_error
+                else "Check that the database server is reachable; the driver's log has the cause."
+            )
         return cls(
             f"couldn't get a connection from pool {name!r} after {waited:.2f} s: "
             f"{why}; {waiting} other requests are waiting. {fix}"

@@ -5,9 +5,11 @@ sizes, the acquire deadline, the wait queue, lifetime (checked on return,
 never while in use), idle shrinking, growth in worker threads, rollback of an
 open transaction on return. This module adds the rest:
 
-- ``check=N`` validates only connections idle for N seconds or more. psycopg's
-  ``check`` callback runs on *every* checkout, so the callback itself compares
-  the idle time we stamp on release; the fast path costs no round trip.
+- ``check=N`` validates only connections idle for N seconds or more, in our
+  acquire rather than through psycopg_pool's ``check`` callback (whose
+  machinery runs on every checkout): the fast path is a dict lookup and a
+  comparison, no round trip. A connection that fails is replaced and the
+  caller gets the next one within the same deadline.
 - ``reset="session"`` runs ``DISCARD ALL`` on return (temp tables, ``SET``,
   prepared statements, advisory locks, ``LISTEN``) and re-applies the
   per-connection setup (time zone, role) that ``DISCARD ALL`` undid.
@@ -16,7 +18,7 @@ open transaction on return. This module adds the rest:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from time import monotonic
 from typing import Any, ClassVar
 
@@ -32,6 +34,9 @@ __all__ = ["PsycopgPoolAdapter"]
 # psycopg_pool schedules shrinking with a timer; an infinite delay overflows
 # threading's wait, so "never" becomes a century.
 _NEVER = 100 * 365 * 24 * 3600.0
+
+# Siblings, not subclasses of each other: each must be named.
+_POOL_ERRORS = (psycopg_pool.PoolTimeout, psycopg_pool.TooManyRequests, psycopg_pool.PoolClosed)
 
 
 class PsycopgPoolAdapter(PoolAdapter):
@@ -64,16 +69,9 @@ class PsycopgPoolAdapter(PoolAdapter):
         super().__init__(
             config, name=name, connect_kwargs=connect_kwargs, setup=setup, label=label
         )
-        interval = config.check_interval
-        check: Callable[[psycopg.Connection[Any]], None] | None
-        if interval is None:
-            check = None
-        elif interval == 0:
-            check = psycopg_pool.ConnectionPool.check_connection
-        else:
-            check = _check_if_idle_for(interval)
-        # Only an interval check reads the time a connection was returned.
-        self._stamp_returns = check is not None and interval != 0
+        # check=N is ours, not a psycopg_pool callback: the callback machinery
+        # would run on every checkout, and the idle test is all most need.
+        self._check_interval = config.check_interval
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = (
             psycopg_pool.ConnectionPool(
                 # Django sets autocommit on every checkout; psycopg_pool needs
@@ -87,7 +85,6 @@ class PsycopgPoolAdapter(PoolAdapter):
                 max_lifetime=_NEVER if config.max_lifetime is None else config.max_lifetime,
                 max_idle=_NEVER if config.max_idle is None else config.max_idle,
                 configure=setup,
-                check=check,
                 reset=self._reset_session if config.reset == "session" else None,
                 name=name,
                 **config.driver_options,
@@ -105,26 +102,76 @@ class PsycopgPoolAdapter(PoolAdapter):
         self._pool.close(timeout=timeout)
 
     def _acquire(self, timeout: float) -> Any:
+        interval = self._check_interval
+        if interval is None:
+            try:
+                return self._pool.getconn(timeout)
+            except _POOL_ERRORS as exc:
+                raise self._pool_error(exc, timeout) from None
+        started = monotonic()
         try:
-            return self._pool.getconn(timeout)
-        except psycopg_pool.TooManyRequests:
-            waiting = self._waiting_now()
-            raise TooManyRequests.queue_full(self.name, self.config.max_size, waiting) from None
-        except psycopg_pool.PoolTimeout:
-            stats = self._pool.get_stats()
-            raise PoolTimeout.after_wait(
-                self.name,
-                self.config.max_size,
-                timeout,
-                self._waiting_now(),
-                in_use=self.checked_out,
-                connect_errors=stats.get("connections_errors", 0),
-            ) from None
-        except psycopg_pool.PoolClosed:
-            raise PoolClosed(f"pool {self.name!r} is closed") from None
+            conn = self._pool.getconn(timeout)
+        except _POOL_ERRORS as exc:
+            raise self._pool_error(exc, timeout) from None
+        # A connection fresh from a worker has no stamp: it was just opened.
+        idle_since = conn.__dict__.get("_multipool_idle_since")
+        if idle_since is None or monotonic() - idle_since < interval:
+            return conn
+        return self._validated(conn, started, timeout)
+
+    def _validated(self, conn: Any, started: float, timeout: float) -> Any:
+        """Return ``conn`` if it answers, else the first that does, by the same deadline."""
+        while True:
+            try:
+                psycopg_pool.ConnectionPool.check_connection(conn)
+                return conn
+            except psycopg.Error:
+                # Closed, putconn() counts it and opens a replacement.
+                conn.close()
+                self._pool.putconn(conn)
+            try:
+                conn = self._pool.getconn(timeout - (monotonic() - started))
+            except _POOL_ERRORS as exc:
+                raise self._pool_error(exc, timeout) from None
+            if "_multipool_idle_since" not in conn.__dict__:
+                return conn
+
+    def _pool_error(self, exc: Exception, timeout: float) -> Exception:
+        if isinstance(exc, psycopg_pool.TooManyRequests):
+            return TooManyRequests.queue_full(self.name, self.config.max_size, self._waiting_now())
+        if isinstance(exc, psycopg_pool.PoolClosed):
+            return PoolClosed(f"pool {self.name!r} is closed")
+        in_use = self.checked_out
+        connect_errors = self._pool.get_stats().get("connections_errors", 0)
+        return PoolTimeout.after_wait(
+            self.name,
+            self.config.max_size,
+            timeout,
+            self._waiting_now(),
+            in_use=in_use,
+            connect_errors=connect_errors,
+            connect_error=self._why_connecting_fails() if connect_errors else None,
+        )
+
+    def _why_connecting_fails(self) -> str | None:
+        """Try one connection ourselves, to put the driver's reason in the error.
+
+        Only on the path where requests already timed out because the pool
+        could not connect; bounded by a short connect_timeout.
+        """
+        kwargs = {**self._connect_kwargs, "connect_timeout": 3}
+        try:
+            psycopg.connect(**kwargs).close()
+        except psycopg.Error as exc:
+            message = str(exc).strip()
+            password = self._connect_kwargs.get("password")
+            if password:
+                message = message.replace(str(password), "********")
+            return message
+        return None
 
     def _release(self, conn: Any) -> None:
-        if self._stamp_returns:
+        if self._check_interval is not None:
             conn._multipool_idle_since = monotonic()
         self._pool.putconn(conn)
 
@@ -170,19 +217,3 @@ class PsycopgPoolAdapter(PoolAdapter):
         conn.execute("DISCARD ALL")
         if self._setup is not None:
             self._setup(conn)
-
-
-def _check_if_idle_for(interval: float) -> Callable[[psycopg.Connection[Any]], None]:
-    """A psycopg_pool ``check`` callback validating only connections idle >= interval."""
-    check_connection = psycopg_pool.ConnectionPool.check_connection
-
-    def check_if_idle(conn: psycopg.Connection[Any]) -> None:
-        # psycopg_pool calls this on every checkout: keep it to a lookup and a
-        # comparison. No need to look at conn.closed: libpq only learns that a
-        # socket died while using it, and putconn() discards those already.
-        # A connection fresh from a worker has no stamp: it was just opened.
-        idle_since = getattr(conn, "_multipool_idle_since", None)
-        if idle_since is not None and monotonic() - idle_since >= interval:
-            check_connection(conn)
-
-    return check_if_idle
