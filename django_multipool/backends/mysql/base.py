@@ -31,7 +31,7 @@ from django.utils.functional import cached_property
 from mysql.connector import cursor as connector_cursor
 from mysql.connector.connection import MySQLConnection
 from mysql.connector.constants import CNX_POOL_ARGS
-from mysql.connector.django import base
+from mysql.connector.django import base, creation
 
 from ...adapter import ConnectionSetup
 from ...adapters.mysql_connector import MySQLConnectorPoolAdapter, abandon_connection
@@ -59,7 +59,7 @@ class DjangoMySQLConverter(base.DjangoMySQLConverter):
         return str(value).encode()
 
 
-class DatabaseCreation(PooledDatabaseCreationMixin, base.DatabaseCreation):
+class DatabaseCreation(PooledDatabaseCreationMixin, creation.DatabaseCreation):
     pass
 
 

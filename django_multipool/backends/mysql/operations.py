@@ -12,4 +12,5 @@ class DatabaseOperations(operations.DatabaseOperations):
         # MariaDB (10.x and 11.x) does not have; it only worked on MariaDB
         # because the connector believed the server was 5.5.5. Django's own
         # choice looks at the vendor.
-        return DjangoMySQLOperations.regex_lookup(self, lookup_type)
+        lookup: str = DjangoMySQLOperations.regex_lookup(self, lookup_type)
+        return lookup
