@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sys
 import threading
 import weakref
 from collections import deque
@@ -418,6 +419,8 @@ class Pool(Generic[Conn]):
     # -- internals: dropped connections -------------------------------------------------
 
     def _on_dropped(self, ref: _BorrowRef) -> None:
+        if sys.is_finalizing():
+            return  # the process is exiting with the connection still held: no leak
         # A weakref callback runs wherever the garbage collector runs, possibly
         # in a thread that holds our lock: never block on it.
         if self._lock.acquire(blocking=False):
