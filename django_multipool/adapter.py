@@ -5,9 +5,12 @@ object** (never a proxy), maps every driver error about the pool to
 :mod:`django_multipool.errors`, and reports :class:`PoolStats` with the same
 keys whatever the driver counts itself.
 
-The public methods are final and do the bookkeeping shared by all vendors;
-subclasses implement the ``_``-prefixed hooks. Adapters never import Django
-or each other.
+The public methods do the bookkeeping shared by all vendors and call the
+``_``-prefixed hooks that subclasses implement. An adapter over a driver pool
+so fast that two Python frames show in its cost (psycopg_pool: ~3 µs a
+cycle) may override ``acquire``/``release`` instead of ``_acquire``/
+``_release``, keeping the same bookkeeping. Adapters never import Django or
+each other.
 """
 
 from __future__ import annotations
@@ -134,6 +137,8 @@ class PoolAdapter(ABC):
         if the pool is closed.
         """
         conn = self._acquire(self._timeout if timeout is None else timeout)
+        # Keyed by id(), not by the connection: a strong reference here would
+        # keep a connection its borrower dropped alive, hiding the leak.
         self._checked_out[id(conn)] = monotonic()
         return conn
 
@@ -170,11 +175,11 @@ class PoolAdapter(ABC):
     @abstractmethod
     def _close(self, timeout: float) -> None: ...
 
-    @abstractmethod
-    def _acquire(self, timeout: float) -> Any: ...
+    def _acquire(self, timeout: float) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement _acquire or acquire")
 
-    @abstractmethod
-    def _release(self, conn: Any) -> None: ...
+    def _release(self, conn: Any) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _release or release")
 
     @abstractmethod
     def _discard(self, conn: Any) -> None: ...

@@ -101,26 +101,42 @@ class PsycopgPoolAdapter(PoolAdapter):
     def _close(self, timeout: float) -> None:
         self._pool.close(timeout=timeout)
 
-    def _acquire(self, timeout: float) -> Any:
-        interval = self._check_interval
-        if interval is None:
-            try:
-                return self._pool.getconn(timeout)
-            except _POOL_ERRORS as exc:
-                raise self._pool_error(exc, timeout) from None
-        started = monotonic()
+    # acquire/release override the base's template: a fused frame each, one
+    # clock read each, shared by the bookkeeping and the idle check. At ~3 µs
+    # a psycopg_pool cycle, the template's extra frames cost 20-30 %.
+
+    def acquire(self, timeout: float | None = None) -> Any:
+        if timeout is None:
+            timeout = self._timeout
         try:
             conn = self._pool.getconn(timeout)
         except _POOL_ERRORS as exc:
             raise self._pool_error(exc, timeout) from None
-        # A connection fresh from a worker has no stamp: it was just opened.
-        idle_since = conn.__dict__.get("_multipool_idle_since")
-        if idle_since is None or monotonic() - idle_since < interval:
-            return conn
-        return self._validated(conn, started, timeout)
+        now = monotonic()
+        interval = self._check_interval
+        if interval is not None:
+            # A connection fresh from a worker has no stamp: it was just opened.
+            idle_since = conn.__dict__.get("_multipool_idle_since")
+            if idle_since is not None and now - idle_since >= interval:
+                conn = self._validated(conn, now, timeout)
+        self._checked_out[id(conn)] = now
+        return conn
 
-    def _validated(self, conn: Any, started: float, timeout: float) -> Any:
-        """Return ``conn`` if it answers, else the first that does, by the same deadline."""
+    def release(self, conn: Any) -> None:
+        now = monotonic()
+        started = self._checked_out.pop(id(conn), None)
+        if started is not None:
+            self._usage_s += now - started
+        conn._multipool_idle_since = now
+        self._pool.putconn(conn)
+
+    def _validated(self, conn: Any, now: float, timeout: float) -> Any:
+        """Return ``conn`` if it answers, else the first that does, within ``timeout``.
+
+        The deadline counts from the hand-over of ``conn``: a checkout that
+        also waited for it may take up to that wait longer, on this rare path.
+        """
+        deadline = now + timeout
         while True:
             try:
                 psycopg_pool.ConnectionPool.check_connection(conn)
@@ -130,7 +146,7 @@ class PsycopgPoolAdapter(PoolAdapter):
                 conn.close()
                 self._pool.putconn(conn)
             try:
-                conn = self._pool.getconn(timeout - (monotonic() - started))
+                conn = self._pool.getconn(deadline - monotonic())
             except _POOL_ERRORS as exc:
                 raise self._pool_error(exc, timeout) from None
             if "_multipool_idle_since" not in conn.__dict__:
@@ -169,11 +185,6 @@ class PsycopgPoolAdapter(PoolAdapter):
                 message = message.replace(str(password), "********")
             return message
         return None
-
-    def _release(self, conn: Any) -> None:
-        if self._check_interval is not None:
-            conn._multipool_idle_since = monotonic()
-        self._pool.putconn(conn)
 
     def _discard(self, conn: Any) -> None:
         # A closed connection is recognised as broken by putconn, which
