@@ -54,6 +54,13 @@ class Server:
                 "NAME": None,
             },
         }
+        if self.vendor.name == "oracle":
+            # Oracle has no databases inside a server: the tests' "database" is
+            # a user on the DSN's service, with the admin's password (made by
+            # tests/probes/oracle.py). NAME is an Easy Connect string, because
+            # with PORT set Django reads NAME as a SID.
+            entry.update(NAME=f"{self.host}:{self.port}/{self.database}", USER=name)
+            entry.update(HOST="", PORT="")
         entry.update(extra)
         return entry
 
