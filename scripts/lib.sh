@@ -24,6 +24,20 @@ ensure_venv() {
   fi
 }
 
+# Install Debian packages that are missing (as root, or through sudo).
+ensure_apt_packages() {
+  local missing=()
+  local pkg
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "installing ${missing[*]}..."
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
 wait_for() {  # wait_for DESCRIPTION COMMAND...
   local what="$1"; shift
   for _ in $(seq 1 60); do

@@ -22,7 +22,7 @@ from django.db import NotSupportedError, connections, models, transaction
 from django.db.utils import ProgrammingError
 from django.test.utils import CaptureQueriesContext
 
-from ..servers import Server
+from ..servers import Server, required_vendors
 
 pytestmark = [pytest.mark.vendor, pytest.mark.parametrize("vendor", ["mysql"], indirect=True)]
 
@@ -74,7 +74,13 @@ def ours(server: Server, probe: Any) -> Iterator[str]:
 @pytest.fixture
 def djangos(server: Server, ours: str) -> Iterator[str]:
     """Django's own MySQL backend on the same server and table."""
-    pytest.importorskip("MySQLdb", reason="the side-by-side needs mysqlclient")
+    try:
+        import MySQLdb  # noqa: F401
+    except ImportError:
+        why = "the side-by-side needs mysqlclient (apt: pkg-config libmariadb-dev)"
+        if "mysql" in required_vendors():
+            pytest.fail(f"MULTIPOOL_REQUIRE names mysql, but {why}")
+        pytest.skip(why)
     _add_alias(DJANGOS, server.settings(ENGINE="django.db.backends.mysql"))
     yield DJANGOS
     _drop_alias(DJANGOS)
