@@ -80,6 +80,9 @@ class PoolAdapter(ABC):
 
     #: Vendor name as used in ENGINE paths, docs and stats ("postgresql", ...).
     vendor: ClassVar[str]
+    #: Whether ``reset="session"`` wipes the server session and keeps it (True),
+    #: or ends it and opens a new one (False: costs a connect per checkout).
+    resets_session_in_place: ClassVar[bool] = True
     #: ``driver_options`` keys the adapter sets from the shared schema itself;
     #: accepting them again would let two values for one knob disagree.
     reserved_driver_options: ClassVar[Mapping[str, str]] = {}

@@ -155,6 +155,9 @@ class _SessionTimes:
 
 class OracledbPoolAdapter(PoolAdapter):
     vendor = "oracle"
+    # Thin mode has no in-place session reset: reset="session" ends the
+    # session and the pool opens a new one (see docs/vendors/oracle.md).
+    resets_session_in_place = False
     reserved_driver_options: ClassVar[Mapping[str, str]] = {
         "min": "min_size",
         "max": "max_size",

@@ -287,7 +287,9 @@ def test_reset_session_wipes_session_state(make_pool: Any, probe: Probe) -> None
     first = backend_id(conn, probe)
     pool.release(conn)
     conn = pool.acquire(timeout=10)
-    assert backend_id(conn, probe) == first, "reset must reuse the session, not replace it"
+    # What the adapter declares is what happens: the cost differs by vendor.
+    reused = backend_id(conn, probe) == first
+    assert reused is type(pool).resets_session_in_place
     assert run(conn, probe.session_state_get) == clean
     pool.release(conn)
 
