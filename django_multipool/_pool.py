@@ -35,7 +35,7 @@ from collections.abc import Callable
 from time import monotonic, sleep
 from typing import Any, Generic, Protocol, TypeVar
 
-from .adapter import PoolStats
+from .adapter import Counters, PoolStats
 from .config import PoolConfig
 from .errors import PoolClosed, PoolTimeout, TooManyRequests
 
@@ -144,13 +144,7 @@ class Pool(Generic[Conn]):
         # After fork: the parent's connections, kept so no finaliser runs on them.
         self._inherited: list[Any] = []
 
-        self._requests_num = 0
-        self._requests_queued = 0
-        self._requests_wait_s = 0.0
-        self._requests_errors = 0
-        self._connections_num = 0
-        self._connections_errors = 0
-        self._connections_lost = 0
+        self._counts = Counters()
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -291,19 +285,11 @@ class Pool(Generic[Conn]):
     def stats(self, usage_ms: int = 0) -> PoolStats:
         with self._lock:
             self._drain_dropped_locked()
-            return PoolStats(
-                pool_min=self.config.min_size,
-                pool_max=self.config.max_size,
-                pool_size=self._size,
-                pool_available=len(self._idle),
-                requests_waiting=len(self._waiters),
-                requests_num=self._requests_num,
-                requests_queued=self._requests_queued,
-                requests_wait_ms=int(self._requests_wait_s * 1000),
-                requests_errors=self._requests_errors,
-                connections_num=self._connections_num,
-                connections_errors=self._connections_errors,
-                connections_lost=self._connections_lost,
+            return self._counts.stats(
+                self.config,
+                size=self._size,
+                available=len(self._idle),
+                waiting=len(self._waiters),
                 usage_ms=usage_ms,
             )
 
@@ -318,7 +304,7 @@ class Pool(Generic[Conn]):
                 if self._closed:
                     raise PoolClosed(f"pool {self.name!r} is closed")
                 if count:
-                    self._requests_num += 1
+                    self._counts.requests_num += 1
                 self._drain_dropped_locked()
                 now = monotonic()
                 while self._idle:
@@ -329,13 +315,13 @@ class Pool(Generic[Conn]):
                     self._size -= 1  # expired while idle: retired below, outside the lock
                     retired.append(slot)
                 if self.config.max_waiting and len(self._waiters) >= self.config.max_waiting:
-                    self._requests_errors += 1
+                    self._counts.requests_errors += 1
                     raise TooManyRequests.queue_full(
                         self.name, self.config.max_size, len(self._waiters)
                     )
                 waiter = _Waiter()
                 self._waiters.append(waiter)
-                self._requests_queued += 1
+                self._counts.requests_queued += 1
                 self._worker_wakeup.notify()
         finally:
             for slot in retired:
@@ -348,13 +334,13 @@ class Pool(Generic[Conn]):
         started = monotonic()
         waiter.event.wait(max(0.0, deadline - started))
         with self._lock:
-            self._requests_wait_s += monotonic() - started
+            self._counts.requests_wait_s += monotonic() - started
             if waiter.slot is not None:  # handed over, maybe just as the wait ended
                 return waiter.slot
             if waiter.closed:
                 raise PoolClosed(f"pool {self.name!r} is closed")
             self._waiters.remove(waiter)
-            self._requests_errors += 1
+            self._counts.requests_errors += 1
             waiting = len(self._waiters)
             in_use = len(self._in_use)
             failed = self._failed_attempts
@@ -403,7 +389,7 @@ class Pool(Generic[Conn]):
         with self._lock:
             self._size -= 1
             if lost:
-                self._connections_lost += 1
+                self._counts.connections_lost += 1
             self._worker_wakeup.notify()
         self._close_conn(slot)
 
@@ -441,7 +427,7 @@ class Pool(Generic[Conn]):
             return  # returned, or forgotten after fork, before the notice arrived
         del self._in_use[ref.key]
         self._size -= 1
-        self._connections_lost += 1
+        self._counts.connections_lost += 1
         logger.warning(
             "pool %r: a connection was garbage-collected without being returned; "
             "its slot is free again",
@@ -513,7 +499,7 @@ class Pool(Generic[Conn]):
             with self._lock:
                 self._opening -= 1
                 self._size -= 1
-                self._connections_errors += 1
+                self._counts.connections_errors += 1
                 self._last_connect_error = exc
                 self._failed_attempts += 1
                 delay = self._retry_delay * random.uniform(0.9, 1.1)
@@ -529,7 +515,7 @@ class Pool(Generic[Conn]):
         slot = _Slot(conn, monotonic(), self.config.max_lifetime)
         with self._lock:
             self._opening -= 1
-            self._connections_num += 1
+            self._counts.connections_num += 1
             self._retry_delay = _RETRY_FIRST
             self._retry_at = 0.0
             self._last_connect_error = None

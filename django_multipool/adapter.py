@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from .config import PoolConfig
 from .errors import PoolConfigError
 
-__all__ = ["ConnectionSetup", "PoolAdapter", "PoolStats"]
+__all__ = ["ConnectionSetup", "Counters", "PoolAdapter", "PoolStats"]
 
 logger = logging.getLogger("django_multipool")
 
@@ -73,6 +73,41 @@ class PoolStats:
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(slots=True)
+class Counters:
+    """PoolStats' counters, for pools whose driver does not keep them.
+
+    Not thread-safe by itself: update it under the owning pool's lock.
+    """
+
+    requests_num: int = 0
+    requests_queued: int = 0
+    requests_wait_s: float = 0.0
+    requests_errors: int = 0
+    connections_num: int = 0
+    connections_errors: int = 0
+    connections_lost: int = 0
+
+    def stats(
+        self, config: PoolConfig, *, size: int, available: int, waiting: int, usage_ms: int
+    ) -> PoolStats:
+        return PoolStats(
+            pool_min=config.min_size,
+            pool_max=config.max_size,
+            pool_size=size,
+            pool_available=available,
+            requests_waiting=waiting,
+            requests_num=self.requests_num,
+            requests_queued=self.requests_queued,
+            requests_wait_ms=int(self.requests_wait_s * 1000),
+            requests_errors=self.requests_errors,
+            connections_num=self.connections_num,
+            connections_errors=self.connections_errors,
+            connections_lost=self.connections_lost,
+            usage_ms=usage_ms,
+        )
 
 
 class PoolAdapter(ABC):

@@ -49,7 +49,7 @@ from typing import Any, ClassVar
 
 import oracledb
 
-from ..adapter import ConnectionSetup, PoolAdapter, PoolStats
+from ..adapter import ConnectionSetup, Counters, PoolAdapter, PoolStats
 from ..config import PoolConfig
 from ..errors import PoolClosed, PoolConfigError, PoolError, PoolTimeout, TooManyRequests
 
@@ -215,13 +215,7 @@ class OracledbPoolAdapter(PoolAdapter):
         self._abandoned = False
 
         self._waiting = 0
-        self._requests_num = 0
-        self._requests_queued = 0
-        self._requests_wait_s = 0.0
-        self._requests_errors = 0
-        self._connections_num = 0
-        self._connections_errors = 0
-        self._connections_lost = 0
+        self._counts = Counters()
 
     @property
     def closed(self) -> bool:
@@ -337,27 +331,27 @@ class OracledbPoolAdapter(PoolAdapter):
             return self._checkout_in_helper(timeout)
         except (PoolTimeout, PoolClosed):
             with self._lock:
-                self._requests_errors += 1
+                self._counts.requests_errors += 1
             raise
         finally:
             with self._lock:
                 self._waiting -= 1
-                self._requests_wait_s += monotonic() - started
+                self._counts.requests_wait_s += monotonic() - started
 
     def _admit(self) -> None:
         """Count the request; refuse it at once when max_waiting others wait already."""
         idle = self._idle_now()
         with self._lock:
-            self._requests_num += 1
+            self._counts.requests_num += 1
             if self._closing:
-                self._requests_errors += 1
+                self._counts.requests_errors += 1
                 raise PoolClosed(f"pool {self.name!r} is closed")
             if idle <= 0:
                 limit = self.config.max_waiting
                 if limit and self._waiting >= limit:
-                    self._requests_errors += 1
+                    self._counts.requests_errors += 1
                     raise TooManyRequests.queue_full(self.name, self.config.max_size, limit)
-                self._requests_queued += 1
+                self._counts.requests_queued += 1
             self._waiting += 1
 
     def _checkout(self, deadline: float, timeout: float) -> Any:
@@ -392,7 +386,7 @@ class OracledbPoolAdapter(PoolAdapter):
             # A connection attempt failed (the background thread's error is raised
             # here) or the session callback did: the driver's error says which.
             with self._lock:
-                self._connections_errors += 1
+                self._counts.connections_errors += 1
             raise
 
     def _checkout_in_helper(self, timeout: float) -> Any:
@@ -429,7 +423,11 @@ class OracledbPoolAdapter(PoolAdapter):
 
     def _timeout_error(self, timeout: float) -> PoolTimeout:
         with self._lock:
-            waiting, in_use, failed = self._waiting - 1, len(self._lent), self._connections_errors
+            waiting, in_use, failed = (
+                self._waiting - 1,
+                len(self._lent),
+                self._counts.connections_errors,
+            )
         return PoolTimeout.after_wait(
             self.name,
             self.config.max_size,
@@ -465,7 +463,7 @@ class OracledbPoolAdapter(PoolAdapter):
     def _on_new_session(self, conn: Any, requested_tag: str | None) -> None:
         # oracledb's session_callback: the first checkout of a new session.
         with self._lock:
-            self._connections_num += 1
+            self._counts.connections_num += 1
             if len(self._sessions) >= self._session_limit:
                 # Sessions oracledb closed itself (idle timeout, lifetime, dead)
                 # never tell us. Keep the times of lent sessions only; the others
@@ -513,7 +511,7 @@ class OracledbPoolAdapter(PoolAdapter):
 
     def _lose(self, conn: Any) -> None:
         with self._lock:
-            self._connections_lost += 1
+            self._counts.connections_lost += 1
         self._forget_session(conn)
         self._drop(conn)
 
@@ -587,20 +585,8 @@ class OracledbPoolAdapter(PoolAdapter):
                 size = int(pool.opened)
         idle = max(min(self._idle_now(), size), 0)
         with self._lock:
-            return PoolStats(
-                pool_min=self.config.min_size,
-                pool_max=self.config.max_size,
-                pool_size=size,
-                pool_available=idle,
-                requests_waiting=self._waiting,
-                requests_num=self._requests_num,
-                requests_queued=self._requests_queued,
-                requests_wait_ms=int(self._requests_wait_s * 1000),
-                requests_errors=self._requests_errors,
-                connections_num=self._connections_num,
-                connections_errors=self._connections_errors,
-                connections_lost=self._connections_lost,
-                usage_ms=usage_ms,
+            return self._counts.stats(
+                self.config, size=size, available=idle, waiting=self._waiting, usage_ms=usage_ms
             )
 
     # -- fork ----------------------------------------------------------------------------
