@@ -21,6 +21,8 @@ __all__ = ["PoolConfig"]
 
 ResetMode = Literal["rollback", "session"]
 RESET_MODES: tuple[ResetMode, ...] = ("rollback", "session")
+ReleaseMode = Literal["request", "transaction"]
+RELEASE_MODES: tuple[ReleaseMode, ...] = ("request", "transaction")
 
 # Keys of other pools that users bring along when migrating; each maps to the
 # advice we give instead of a bare "unknown key".
@@ -71,6 +73,9 @@ class PoolConfig:
     check: bool | float = 60.0
     #: On return: "rollback" (only if a transaction is open) or "session" (full reset).
     reset: ResetMode = "rollback"
+    #: When a wrapper gives its connection back: "request" (when Django closes
+    #: it) or "transaction" (as soon as no transaction, cursor or pinned() needs it).
+    release: ReleaseMode = "request"
     #: Pool name for logs and stats; None = the database alias.
     name: str | None = None
     #: Passed verbatim to the driver's pool; validated by the adapter and the driver.
@@ -236,6 +241,18 @@ def _parse_reset(value: object, where: str) -> ResetMode:
     )
 
 
+def _parse_release(value: object, where: str) -> ReleaseMode:
+    if value in RELEASE_MODES:
+        return value
+    close = difflib.get_close_matches(str(value), RELEASE_MODES, n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise PoolConfigError(
+        f"{where} must be 'request' (give the connection back when Django closes it) or "
+        f"'transaction' (give it back after each statement or transaction), "
+        f"not {value!r}.{hint}"
+    )
+
+
 def _parse_name(value: object, where: str) -> str | None:
     if value is None:
         return None
@@ -265,6 +282,7 @@ _PARSERS: dict[str, Any] = {
     "max_idle": _seconds(allow_none=True),
     "check": _parse_check,
     "reset": _parse_reset,
+    "release": _parse_release,
     "name": _parse_name,
     "driver_options": _parse_driver_options,
 }

@@ -21,6 +21,7 @@ def test_true_means_the_documented_defaults() -> None:
     assert (config.min_size, config.max_size, config.timeout) == (1, 10, 30.0)
     assert (config.max_lifetime, config.max_idle, config.check) == (1800.0, 600.0, 60.0)
     assert (config.max_waiting, config.reset, config.name) == (0, "rollback", None)
+    assert config.release == "request"
     assert config.driver_options == {}
 
 
@@ -35,6 +36,7 @@ def test_a_full_dict_is_taken_as_given() -> None:
             "max_idle": 30.5,
             "check": False,
             "reset": "session",
+            "release": "transaction",
             "name": "reporting",
             "driver_options": {"num_workers": 2},
         }
@@ -42,6 +44,7 @@ def test_a_full_dict_is_taken_as_given() -> None:
     assert config.timeout == 2.0 and isinstance(config.timeout, float)
     assert config.max_lifetime is None
     assert config.check is False
+    assert config.release == "transaction"
     assert config.pool_name("default") == "reporting"
     assert config.driver_options == {"num_workers": 2}
 
@@ -125,6 +128,10 @@ BAD_INPUTS: list[tuple[Any, dict[str, Any], list[str]]] = [
     ({"reset": "rollbak"}, {}, ["['reset']", "Did you mean 'rollback'?"]),
     ({"reset": "DISCARD ALL"}, {}, ["['reset']", "'session'"]),
     ({"reset": None}, {}, ["['reset']"]),
+    ({"release": "transactions"}, {}, ["['release']", "Did you mean 'transaction'?"]),
+    ({"release": "statement"}, {}, ["['release']", "'request'", "'transaction'"]),
+    ({"release": True}, {}, ["['release']", "not True"]),
+    ({"release": None}, {}, ["['release']"]),
     ({"name": ""}, {}, ["['name']", "non-empty string"]),
     ({"name": 3}, {}, ["['name']"]),
     ({"driver_options": ["num_workers"]}, {}, ["['driver_options']", "must be a dict"]),
