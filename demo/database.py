@@ -6,14 +6,11 @@ show up in the demo database's ``pg_stat_activity`` count.
 
 from __future__ import annotations
 
-import threading
-import time
-from dataclasses import dataclass, field
-
 import psycopg
 from psycopg import sql
 
 from demo.env import DemoEnv
+from demo.sampler import Sampler
 
 
 def admin_connection(env: DemoEnv, database: str | None = None) -> psycopg.Connection:
@@ -49,38 +46,20 @@ def server_connections(conn: psycopg.Connection, database: str) -> int:
     return int(row[0]) if row else 0
 
 
-@dataclass
-class ConnectionSampler:
-    """Count the demo database's server sessions every ``interval`` seconds, in a thread.
+class ConnectionSampler(Sampler):
+    """Count the demo database's server sessions every ``interval`` seconds, in a thread."""
 
-    A thread rather than a task: the load generator keeps the event loop busy,
-    and a late sample is a sample that can miss a peak.
-    """
-
-    env: DemoEnv
-    interval: float = 0.05
-    samples: list[int] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pg_stat_activity", daemon=True)
+    def __init__(self, env: DemoEnv, interval: float = 0.05) -> None:
+        super().__init__(self._count, interval, name="pg_stat_activity")
+        self.env = env
 
     def start(self) -> None:
         self._conn = admin_connection(self.env)
-        self._thread.start()
+        super().start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
+        super().stop()
         self._conn.close()
 
-    @property
-    def peak(self) -> int:
-        return max(self.samples, default=0)
-
-    def _run(self) -> None:
-        next_at = time.monotonic()
-        while not self._stop.is_set():
-            self.samples.append(server_connections(self._conn, self.env.database))
-            next_at += self.interval
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
+    def _count(self) -> int:
+        return server_connections(self._conn, self.env.database)

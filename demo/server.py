@@ -23,8 +23,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def child_env() -> dict[str, str]:
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="demo.settings")
+def child_env(settings_module: str | None = "demo.settings", **extra: str) -> dict[str, str]:
+    """This environment plus ``extra``, with the project importable.
+
+    ``settings_module=None`` leaves DJANGO_SETTINGS_MODULE out, for an app that
+    configures Django itself.
+    """
+    env = dict(os.environ, **extra)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    if settings_module:
+        env["DJANGO_SETTINGS_MODULE"] = settings_module
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     return env
 
@@ -39,9 +47,25 @@ def migrate() -> None:
 
 
 class UvicornServer:
-    """``uvicorn demo.asgi:application --workers 1`` with its stderr kept in a file."""
+    """``uvicorn demo.asgi:application --workers 1`` with its stderr kept in a file.
 
-    def __init__(self) -> None:
+    Other sites pass their own ``app`` (``module:attribute``; with
+    ``factory=True`` a callable returning the app), ``env`` (default
+    :func:`child_env`) and ``ready_path``, a GET that answers 2xx once serving.
+    """
+
+    def __init__(
+        self,
+        app: str = "demo.asgi:application",
+        *,
+        factory: bool = False,
+        env: dict[str, str] | None = None,
+        ready_path: str = "/stats/",
+    ) -> None:
+        self.app = app
+        self.factory = factory
+        self.env = env if env is not None else child_env()
+        self.ready_path = ready_path
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         # Closed (and deleted) in __exit__, after the report had a chance to show it.
@@ -54,7 +78,8 @@ class UvicornServer:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "demo.asgi:application",
+                self.app,
+                *(["--factory"] if self.factory else []),
                 "--host",
                 HOST,
                 "--port",
@@ -66,16 +91,17 @@ class UvicornServer:
                 "warning",
             ],
             cwd=PROJECT_ROOT,
-            env=child_env(),
+            env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+        ready_url = f"{self.url}{self.ready_path}"
         deadline = time.monotonic() + ready_within
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"uvicorn exited at start:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/stats/", timeout=1, trust_env=False).is_success:
+                if httpx.get(ready_url, timeout=1, trust_env=False).is_success:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
