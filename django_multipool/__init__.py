@@ -7,6 +7,7 @@ write one ``OPTIONS["pool"]`` dict whose keys mean the same on every vendor.
 from .adapter import PoolAdapter, PoolStats
 from .config import PoolConfig
 from .errors import PoolClosed, PoolConfigError, PoolError, PoolTimeout, TooManyRequests
+from .pinning import pinned
 
 __all__ = [
     "PoolAdapter",
@@ -17,6 +18,7 @@ __all__ = [
     "PoolStats",
     "PoolTimeout",
     "TooManyRequests",
+    "pinned",
     "pool_stats",
 ]
 

@@ -15,6 +15,10 @@ What differs from Django's built-in pools, on purpose:
 - ``fork()`` is safe: a child drops inherited pools and connections unused.
 - A connection goes back to the pool it came from, even if that pool was
   retired meanwhile (it is then closed).
+- With ``OPTIONS["pool"]["release"] = "transaction"`` a wrapper gives its
+  connection back as soon as nothing needs it (no transaction, no open
+  cursor, no ``pinned()`` block) and takes one again, cheaply, at the next
+  statement: see docs/release-modes.md.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.db.backends.base.base import NO_DB_ALIAS
+from django.utils.asyncio import async_unsafe
 from django.utils.functional import cached_property
 
 from ..adapter import ConnectionSetup, PoolAdapter
@@ -62,6 +67,20 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         super().__init__(*args, **kwargs)
         # The pool self.connection was taken from; it goes back there.
         self._pool_adapter: PoolAdapter | None = None
+        # release="transaction" bookkeeping (docs/release-modes.md). Whether
+        # this session releases per statement; read from the pool's config at
+        # each connect(), so request mode's only cost is this flag's checks.
+        self._release_per_statement = False
+        # Set while the session is logically connected but its connection is
+        # back in this pool: ensure_connection() leases again from it.
+        self._released_to: PoolAdapter | None = None
+        # Cursors made and not closed yet in this session; each one knows the
+        # generation it was counted in, so that a cursor closed after close()
+        # ended its session does not decrement the next session's count.
+        self._open_cursors = 0
+        self._cursor_generation = 0
+        # Depth of pinned() blocks on this wrapper.
+        self._pins = 0
         wrappers.add(self)
 
     # -- what Django's own pooled wrappers expose ------------------------------
@@ -135,12 +154,163 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         with self.wrap_database_errors:
             adapter.release(connection)
 
+    def connect(self) -> None:
+        # Not releasing while connect() runs (its set_autocommit() would):
+        # init_connection_state() and connection_created receivers get the
+        # connection they expect. The session's mode is its pool's.
+        self._release_per_statement = False
+        super().connect()
+        adapter = self._pool_adapter
+        self._release_per_statement = (
+            adapter is not None and adapter.config.release == "transaction"
+        )
+
+    @async_unsafe
+    def ensure_connection(self) -> None:
+        # Request mode's path when connected is Django's: one None check.
+        if self.connection is None:
+            if self._released_to is not None:
+                self._lease_again(self._released_to)
+            else:
+                super().ensure_connection()
+
+    @async_unsafe
+    def close(self) -> None:
+        # Ends the session: the next statement goes through connect() again
+        # (connection_created, init_connection_state), as in request mode.
+        self._released_to = None
+        if self._open_cursors:
+            # Cursors left open (never closed, or garbage) end with the session.
+            self._open_cursors = 0
+            self._cursor_generation += 1
+        super().close()
+
+    def close_if_unusable_or_obsolete(self) -> None:
+        # Django closes a connection past CONN_MAX_AGE here, at every request's
+        # start and end; a pool needs CONN_MAX_AGE = 0, so that is every time.
+        # A released session ends the same way, so that each request starts
+        # with a full connect() as in request mode.
+        if self.connection is None and self._released_to is not None:
+            self.close()
+            return
+        super().close_if_unusable_or_obsolete()
+
+    def get_autocommit(self) -> bool:
+        if self.connection is None and self._released_to is not None:
+            # Connections are only released in autocommit mode: no need to
+            # take one to answer (atomic() asks before it begins).
+            return self.autocommit
+        return bool(super().get_autocommit())
+
+    def set_autocommit(
+        self, autocommit: bool, force_begin_transaction_with_broken_autocommit: bool = False
+    ) -> None:
+        # atomic() ends here (and runs on_commit callbacks in here, after the
+        # commit): the transaction no longer needs the connection.
+        super().set_autocommit(autocommit, force_begin_transaction_with_broken_autocommit)
+        if autocommit and self._release_per_statement:
+            self._release_if_idle()
+
+    def make_cursor(self, cursor: Any) -> Any:
+        wrapper = super().make_cursor(cursor)
+        if self._release_per_statement:
+            self._track_cursor(wrapper)
+        return wrapper
+
+    def make_debug_cursor(self, cursor: Any) -> Any:
+        wrapper = super().make_debug_cursor(cursor)
+        if self._release_per_statement:
+            self._track_cursor(wrapper)
+        return wrapper
+
     def close_if_health_check_failed(self) -> None:
         if self._pool_adapter is not None:
             # The pool validates on checkout as OPTIONS["pool"]["check"] says;
             # a connection held by this thread was validated then.
             return
         super().close_if_health_check_failed()
+
+    # -- release="transaction" ----------------------------------------------------
+
+    def _release_if_idle(self) -> None:
+        """Give the connection back if nothing in this session needs it."""
+        if (
+            self._open_cursors
+            or self._pins
+            or self.in_atomic_block
+            or not self.autocommit
+            or self.connection is None
+            or self._pool_adapter is None
+            or not self._release_per_statement
+        ):
+            return
+        # After this line nothing may touch the connection: it belongs to
+        # whoever the pool hands it to next. Django only uses self.connection
+        # after ensure_connection() (cursors, set_autocommit) or behind a
+        # None check (is_usable via close_if_unusable_or_obsolete, _commit,
+        # _rollback, _close), so None is all it needs to see.
+        connection, adapter = self.connection, self._pool_adapter
+        self.connection = self._pool_adapter = None
+        self._released_to = adapter
+        with self.wrap_database_errors:
+            adapter.release(connection)
+
+    def _lease_again(self, adapter: PoolAdapter) -> None:
+        """Take a connection for a session that released its own.
+
+        Not connect(): the session's settings were checked, its
+        connection_created signal sent and init_connection_state() run (the
+        per-connection part of which every vendor does in the pool's setup
+        callback) at its first checkout. What is left is what Django's
+        get_new_connection() does to each connection, without I/O.
+        """
+        if adapter.closed:
+            # Retired meanwhile (settings changed, test database dropped):
+            # a new session, through Django's connect().
+            self._released_to = None
+            super().ensure_connection()
+            return
+        with self.wrap_database_errors:
+            connection = adapter.acquire()
+        self._released_to = None
+        self.connection, self._pool_adapter = connection, adapter
+        try:
+            self.prepare_pooled_connection(connection)
+            # Released connections are in autocommit mode, but one closed
+            # inside a transaction by another wrapper may not be. No I/O when
+            # it already is: an attribute on psycopg and python-oracledb, a
+            # cached flag in our MySQL backend.
+            self._set_autocommit(True)  # type: ignore[attr-defined]  # not in django-stubs
+        except BaseException:
+            self._close()
+            raise
+
+    def _track_cursor(self, wrapper: Any) -> None:
+        # The vendor's own CursorWrapper class (PostgreSQL's debug wrapper has
+        # copy(), MySQL's none), with close() counting: a subclass made once
+        # per class, swapped in without copying the wrapper.
+        cls = type(wrapper)
+        tracked = _tracking_classes.get(cls)
+        if tracked is None:
+            tracked = _tracking_classes[cls] = type(cls.__name__, (_ReleasingCursor, cls), {})
+        wrapper._counted_in = self._cursor_generation
+        wrapper.__class__ = tracked
+        self._open_cursors += 1
+
+    def _cursor_closed(self, generation: int) -> None:
+        if generation != self._cursor_generation:
+            return  # counted in a session that has ended
+        self._open_cursors -= 1
+        if not self._open_cursors:
+            self._release_if_idle()
+
+    def _pin(self) -> None:
+        self._pins += 1
+
+    def _unpin(self) -> None:
+        self._pins -= 1
+        if not self._pins:
+            self._release_if_idle()
 
     # -- internals -----------------------------------------------------------------
 
@@ -186,11 +356,40 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         # _forget_after_fork() neutralised them).
         self.connection = None
         self._pool_adapter = None
+        self._released_to = None
+        self._open_cursors = 0
+        self._cursor_generation += 1
         self.in_atomic_block = False
         self.savepoint_ids = []
         self.atomic_blocks = []
         self.needs_rollback = False
         self.run_on_commit = []
+
+
+class _ReleasingCursor:
+    """Mixed into a CursorWrapper class: closing the last open cursor of a
+    release="transaction" session may give the connection back.
+
+    Every way Django ends a cursor goes through close(): ``with cursor:``
+    (CursorWrapper.__exit__), the ORM's ``cursor.close()`` after fetching,
+    and ``cursor_iter``'s ``finally`` for chunked iterators and server-side
+    cursors. A cursor never closed keeps the connection until close().
+    """
+
+    cursor: Any
+    db: Any
+    _counted_in: int | None
+
+    def close(self) -> Any:
+        try:
+            return self.cursor.close()
+        finally:
+            generation, self._counted_in = self._counted_in, None
+            if generation is not None:  # not closed before
+                self.db._cursor_closed(generation)
+
+
+_tracking_classes: dict[type, type] = {}
 
 
 class PooledDatabaseCreationMixin(_CreationBase):
