@@ -1,0 +1,27 @@
+import json
+import os
+
+_database = json.loads(os.environ["STORM_DATABASE"])
+
+SECRET_KEY = "bench-only-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1"]
+# django_multipool's app only where its backend serves the site, so the other
+# configurations run exactly as their users would run them.
+INSTALLED_APPS = ["storm_site"]
+if _database["ENGINE"].startswith("django_multipool."):
+    INSTALLED_APPS.insert(0, "django_multipool")
+MIDDLEWARE: list[str] = []
+ROOT_URLCONF = "storm_site.urls"
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+DATABASES = {"default": _database}
+# Server errors (pool timeouts, "too many connections") reach uvicorn's log,
+# which run.py summarises per configuration.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "loggers": {"django.request": {"handlers": ["stderr"], "level": "ERROR"}},
+}

@@ -1,0 +1,30 @@
+"""(a) a sync view running one query; (b) an async view: query, 0.2 s await, query."""
+
+import asyncio
+import random
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from .models import Row
+
+#: What an outbound HTTP call would cost view (b).
+UPSTREAM_SECONDS = 0.2
+#: run.py fills storm_row with ids 1..ROWS.
+ROWS = 100
+
+
+def sync_view(request: HttpRequest) -> JsonResponse:
+    value = Row.objects.filter(pk=random.randint(1, ROWS)).values_list("value", flat=True).first()
+    return JsonResponse({"value": value})
+
+
+async def async_view(request: HttpRequest) -> JsonResponse:
+    first = await Row.objects.filter(pk=random.randint(1, ROWS)).afirst()
+    await asyncio.sleep(UPSTREAM_SECONDS)
+    second = await Row.objects.filter(pk=random.randint(1, ROWS)).afirst()
+    return JsonResponse({"values": [r.value if r else None for r in (first, second)]})
+
+
+def ready(request: HttpRequest) -> HttpResponse:
+    """Readiness probe; touches no database."""
+    return HttpResponse("ok")
