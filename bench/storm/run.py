@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -154,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     all_results: dict[str, list[Result]] = {}
     for vendor in args.vendor:
         storm_db.SETUP[vendor]()
+        load_before = os.getloadavg()[0]
         results = all_results[vendor] = []
         for config in storm_db.CONFIGURATIONS:
             if config.key not in args.configs:
@@ -168,10 +170,15 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
         table = storm_report.table(results)
-        print(f"\n{vendor}: {args.clients} clients, {args.duration:g} s per run\n\n{table}\n")
+        # Other work on the machine shows up in every figure: say how busy it was.
+        machine = f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+        print(
+            f"\n{vendor}: {args.clients} clients, {args.duration:g} s per run; "
+            f"{machine}\n\n{table}\n"
+        )
         if not args.no_files:
             storm_report.write_markdown(
-                HERE / f"results-{vendor}.md", vendor, results, args, commit
+                HERE / f"results-{vendor}.md", vendor, results, args, commit, machine
             )
             chart = ROOT / "docs" / "img" / f"storm-{vendor}.png"
             storm_report.chart(chart, vendor, results, args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,7 +79,12 @@ def table(results: list[Result]) -> str:
 
 
 def write_markdown(
-    path: Path, vendor: str, results: list[Result], args: argparse.Namespace, commit: str
+    path: Path,
+    vendor: str,
+    results: list[Result],
+    args: argparse.Namespace,
+    commit: str,
+    machine: str,
 ) -> None:
     server = "pg_stat_activity" if vendor == "postgresql" else "information_schema.processlist"
     path.write_text(
@@ -88,7 +94,8 @@ def write_markdown(
         f"{args.clients} concurrent clients, {args.warmup:g} s warm-up then "
         f"{args.duration:g} s measured, a fresh uvicorn worker per row; pool size 20 "
         f"everywhere; peak server connections sampled every 50 ms from {server} "
-        f"for the bench database. Views: {VIEW_NAMES['a']}; {VIEW_NAMES['b']}.\n\n"
+        f"for the bench database. Views: {VIEW_NAMES['a']}; {VIEW_NAMES['b']}. "
+        f"{os.cpu_count()} CPUs, {machine}.\n\n"
         f"{table(results)}\n"
     )
 
@@ -169,6 +176,8 @@ def ratios(all_results: dict[str, list[Result]]) -> str:
     t, r = "ours-transaction", "ours-request"
     lines = ["Issue 4's target ratios from this run (printed, not asserted):"]
     for vendor, results in (("postgresql", pg), ("mariadb", my)):
+        if vendor not in all_results:
+            continue
         clients = {res.clients for res in results}
         lines.append(f"  [{vendor}, {'/'.join(map(str, clients)) or '-'} clients]")
         if vendor == "postgresql":
