@@ -66,9 +66,18 @@ def free_port() -> int:
 
 @pytest.fixture
 def site(server: Server, probe: Probe) -> Iterator[Site]:
-    probe.ensure_database(DATABASE)
-    entry = server.settings(name=DATABASE)
-    entry["OPTIONS"]["pool"] = {"min_size": 1, "max_size": MAX_SIZE, "timeout": 10}
+    yield from start_site(
+        server, probe, DATABASE, {"min_size": 1, "max_size": MAX_SIZE, "timeout": 10}
+    )
+
+
+def start_site(
+    server: Server, probe: Probe, database: str, pool: dict[str, Any]
+) -> Iterator[Site]:
+    """Migrate ``database`` and serve the site on it under uvicorn until resumed."""
+    probe.ensure_database(database)
+    entry = server.settings(name=database)
+    entry["OPTIONS"]["pool"] = pool
     env = dict(
         os.environ,
         DJANGO_SETTINGS_MODULE="tests.asgi_site.settings",
@@ -133,17 +142,18 @@ def wait_until_serving(site: Site, within: float = 30.0) -> None:
 
 
 class SessionSampler(threading.Thread):
-    """Count the server's sessions on DATABASE, from outside, until stopped."""
+    """Count the server's sessions on ``database``, from outside, until stopped."""
 
-    def __init__(self, probe: Probe) -> None:
+    def __init__(self, probe: Probe, database: str = DATABASE) -> None:
         super().__init__(daemon=True)
         self.probe = probe
+        self.database = database
         self.samples: list[int] = []
         self.stopping = threading.Event()
 
     def run(self) -> None:
         while not self.stopping.is_set():
-            self.samples.append(self.probe.count_connections(DATABASE))
+            self.samples.append(self.probe.count_connections(self.database))
             self.stopping.wait(0.01)
 
     def stop(self) -> list[int]:

@@ -44,16 +44,20 @@ def manage_test(databases: dict[str, Any], *args: str) -> subprocess.CompletedPr
     )
 
 
-def databases_on(server: Server, default: str, other: str, **overrides: Any) -> dict[str, Any]:
+def databases_on(
+    server: Server, default: str, other: str, release: str | None = None, **overrides: Any
+) -> dict[str, Any]:
+    pool = dict(POOL) if release is None else dict(POOL, release=release)
     return {
-        alias: server.settings(name=name, OPTIONS={"pool": dict(POOL)}, **overrides)
+        alias: server.settings(name=name, OPTIONS={"pool": dict(pool)}, **overrides)
         for alias, name in (("default", default), ("other", other))
     }
 
 
+@pytest.mark.parametrize("release", ["request", "transaction"])
 @pytest.mark.parametrize("parallel", ["1", "2"])
 def test_manage_py_test_runs_every_test_on_its_test_database(
-    vendor: str, server: Server, probe: Probe, parallel: str
+    vendor: str, server: Server, probe: Probe, parallel: str, release: str
 ) -> None:
     if vendor == "oracle":
         pytest.skip(
@@ -63,13 +67,13 @@ def test_manage_py_test_runs_every_test_on_its_test_database(
     for name in ("multipool_runner", "multipool_runner_other"):
         probe.ensure_database(name)
     result = manage_test(
-        databases_on(server, "multipool_runner", "multipool_runner_other"),
+        databases_on(server, "multipool_runner", "multipool_runner_other", release),
         "--parallel",
         parallel,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert "Ran 8 tests" in output
+    assert "Ran 10 tests" in output
     assert "OK" in output.splitlines()[-1] or "\nOK" in output
     if parallel == "2":
         assert "Cloning test database" in output

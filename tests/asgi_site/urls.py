@@ -5,5 +5,6 @@ from . import views
 urlpatterns = [
     path("sync/", views.sync_view),
     path("async/", views.async_view),
+    path("sleep/", views.sleep_view),
     path("stats/", views.stats),
 ]

@@ -27,5 +27,16 @@ async def async_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"hits": await Hit.objects.acount()})
 
 
+#: What sleep_view awaits between its two queries (an HTTP call, say).
+SLEEP_SECONDS = 0.5
+
+
+async def sleep_view(request: HttpRequest) -> JsonResponse:
+    # With release="transaction" no connection is held during the sleep.
+    await Hit.objects.acreate(view="sleep")
+    await asyncio.sleep(SLEEP_SECONDS)
+    return JsonResponse({"hits": await Hit.objects.acount()})
+
+
 def stats(request: HttpRequest) -> JsonResponse:
     return JsonResponse({a: s.as_dict() for a, s in django_multipool.pool_stats().items()})

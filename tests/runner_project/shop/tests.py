@@ -64,3 +64,23 @@ class AtomicAndClose(TransactionTestCase):
             connection.close()
             Item.objects.count()  # "Cannot open a new connection in an atomic block."
         self.assertFalse(Item.objects.filter(name="never").exists())
+
+
+class ReleaseModes(TransactionTestCase):
+    """OPTIONS["pool"]["release"]: the connection between statements, and in a TestCase."""
+
+    def test_between_statements(self):
+        count = Item.objects.count()
+        if connection.pool_config.release == "transaction":
+            self.assertIsNone(connection.connection)  # back in the pool
+            self.assertEqual(Item.objects.count(), count)  # and taken again
+        else:
+            self.assertIsNotNone(connection.connection)
+
+
+class ReleaseInsideTestCase(TestCase):
+    def test_the_test_transaction_holds_the_connection(self):
+        # TestCase wraps each test in atomic(): nothing is released inside it.
+        Item.objects.create(name="in-test")
+        self.assertIsNotNone(connection.connection)
+        self.assertTrue(Item.objects.filter(name="in-test").exists())
