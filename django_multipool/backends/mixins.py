@@ -224,9 +224,11 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         return wrapper
 
     def close_if_health_check_failed(self) -> None:
-        if self._pool_adapter is not None:
+        if self._pool_adapter is not None or self._released_to is not None:
             # The pool validates on checkout as OPTIONS["pool"]["check"] says;
-            # a connection held by this thread was validated then.
+            # a connection held by this thread was validated then, and a
+            # released session's next one will be. (Django's PostgreSQL
+            # version would look the pool up on every statement.)
             return
         super().close_if_health_check_failed()
 
@@ -277,9 +279,10 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         try:
             self.prepare_pooled_connection(connection)
             # Released connections are in autocommit mode, but one closed
-            # inside a transaction by another wrapper may not be. No I/O when
-            # it already is: an attribute on psycopg and python-oracledb, a
-            # cached flag in our MySQL backend.
+            # inside a transaction by another wrapper may not be. No I/O:
+            # our PostgreSQL and MySQL backends return at once when the
+            # driver's cached flag already says so; python-oracledb's is an
+            # attribute.
             self._set_autocommit(True)  # type: ignore[attr-defined]  # not in django-stubs
         except BaseException:
             self._close()

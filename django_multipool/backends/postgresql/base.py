@@ -53,6 +53,14 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
 
         return setup
 
+    def _set_autocommit(self, autocommit: bool) -> None:
+        # psycopg's setter takes the connection's lock and runs a generator
+        # (~3 µs) even when nothing changes; connect() and release="transaction"'s
+        # re-lease call this on every checkout. The flag is psycopg's own cache.
+        if self.connection.autocommit is autocommit:
+            return
+        super()._set_autocommit(autocommit)  # type: ignore[misc]  # not in django-stubs
+
     def prepare_pooled_connection(self, connection: Any) -> None:
         # What Django's get_new_connection() does besides connecting.
         level = self.settings_dict["OPTIONS"].get("isolation_level")
