@@ -21,7 +21,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-sys.path[:0] = [str(ROOT)]  # demo, django_multipool (also installed editable)
+# demo (and django_multipool, also installed editable) after PYTHONPATH, so
+# PYTHONPATH=<an exported tree> benches that tree's django_multipool.
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
 
 import storm_db  # noqa: E402
 import storm_report  # noqa: E402
@@ -139,6 +142,11 @@ def commit_ran() -> str:
             ["git", *command], cwd=ROOT, capture_output=True, text=True, check=False
         ).stdout.strip()
 
+    import django_multipool
+
+    source = Path(django_multipool.__file__).resolve().parent.parent
+    if source != ROOT:
+        return f"the tree at {source} (PYTHONPATH)"
     head = git("rev-parse", "--short", "HEAD")
     dirty = git("status", "--porcelain", "--", "django_multipool")
     return head + (" + uncommitted changes in django_multipool/" if dirty else "")

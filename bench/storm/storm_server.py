@@ -42,7 +42,8 @@ class StormServer:
             STORM_DATABASE=json.dumps(self.database),
         )
         env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(HERE), str(PROJECT_ROOT), env.get("PYTHONPATH")])
+            # PYTHONPATH before the project, as in run.py.
+            filter(None, [str(HERE), env.get("PYTHONPATH"), str(PROJECT_ROOT)])
         )
         self.process = subprocess.Popen(
             [
