@@ -32,6 +32,7 @@ from django.utils.functional import cached_property
 
 from ..adapter import ConnectionSetup, PoolAdapter
 from ..config import PoolConfig
+from ..errors import PoolClosed
 from .registry import registry, wrappers
 
 if TYPE_CHECKING:
@@ -266,14 +267,15 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         callback) at its first checkout. What is left is what Django's
         get_new_connection() does to each connection, without I/O.
         """
-        if adapter.closed:
+        try:
+            with self.wrap_database_errors:
+                connection = adapter.acquire()
+        except PoolClosed:
             # Retired meanwhile (settings changed, test database dropped):
             # a new session, through Django's connect().
             self._released_to = None
             super().ensure_connection()
             return
-        with self.wrap_database_errors:
-            connection = adapter.acquire()
         self._released_to = None
         self.connection, self._pool_adapter = connection, adapter
         try:

@@ -203,6 +203,16 @@ def test_leasing_again_sends_nothing_to_postgresql(vendor: str, pair: Any) -> No
     assert frontend_messages(conn, work) == []
 
 
+def test_a_released_session_whose_pool_was_closed_connects_anew(pair: Any) -> None:
+    first, _ = pair()
+    one(first, "SELECT 1")
+    old = first._released_to
+    first.close_pool()  # as a settings change or a dropped test database does
+    assert one(first, "SELECT 2") == 2
+    assert first._released_to is not None and first._released_to is not old
+    assert old.closed
+
+
 def test_autocommit_off_holds_until_autocommit_is_back(pair: Any, table: str) -> None:
     first, second = pair()
     first.set_autocommit(False)
