@@ -28,11 +28,12 @@ import cProfile
 import gc
 import os
 import pstats
+import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import django
 import psycopg
@@ -40,7 +41,9 @@ import psycopg_pool
 from django.conf import settings
 from psycopg import pq
 
-DSN = os.environ.get("MULTIPOOL_POSTGRESQL_DSN") or "postgresql://postgres@127.0.0.1:5432/postgres"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from demo.env import DemoEnv
+
 DATABASE = "multipool_bench"
 # The pool's defaults that matter for a single-threaded cycle; the raw pool
 # gets the same ones. Our default check=60 (validate after 60 s idle) has no
@@ -52,14 +55,8 @@ Cycle = Callable[[], None]
 
 
 def server_kwargs(database: str | None = None) -> dict[str, Any]:
-    parts = urlsplit(DSN)
-    return {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": unquote(parts.username or "postgres"),
-        "password": unquote(parts.password or ""),
-        "dbname": database or parts.path.lstrip("/") or "postgres",
-    }
+    """psycopg.connect() arguments for ``database`` on MULTIPOOL_POSTGRESQL_DSN's server."""
+    return dict(DemoEnv.from_environ().connect_kwargs(database))
 
 
 def ensure_database() -> None:

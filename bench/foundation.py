@@ -21,30 +21,27 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 import time
 import warnings
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import django
 import psycopg
 from django.conf import settings
 
-DSN = os.environ.get("MULTIPOOL_POSTGRESQL_DSN") or "postgresql://postgres@127.0.0.1:5432/postgres"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from demo.env import DemoEnv
+
 DATABASE = "multipool_bench"
 ENGINE = "django_multipool.backends.postgresql"
 
 
 def server_kwargs(database: str | None = None) -> dict[str, Any]:
-    parts = urlsplit(DSN)
-    return {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": unquote(parts.username or "postgres"),
-        "password": unquote(parts.password or ""),
-        "dbname": database or parts.path.lstrip("/") or "postgres",
-    }
+    """psycopg.connect() arguments for ``database`` on MULTIPOOL_POSTGRESQL_DSN's server."""
+    return dict(DemoEnv.from_environ().connect_kwargs(database))
 
 
 def admin() -> psycopg.Connection[Any]:
