@@ -31,23 +31,27 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import django
 from django.conf import settings
 
+from tests.servers import parse_dsn
+from tests.vendors import VENDORS
+
 DATABASE = "multipool_bench"
 
 
 def server_settings() -> dict[str, Any]:
-    dsn = urlsplit(os.environ.get("MULTIPOOL_MYSQL_DSN", "mysql://root@127.0.0.1:3306/mysql"))
+    """HOST, PORT, USER and PASSWORD of MULTIPOOL_MYSQL_DSN's server."""
+    dsn = os.environ.get("MULTIPOOL_MYSQL_DSN", "mysql://root@127.0.0.1:3306/mysql")
+    server = parse_dsn(VENDORS["mysql"], dsn)
     return {
-        "HOST": dsn.hostname or "127.0.0.1",
-        "PORT": dsn.port or 3306,
-        "USER": unquote(dsn.username or "root"),
-        "PASSWORD": unquote(dsn.password or ""),
+        "HOST": server.host,
+        "PORT": server.port or 3306,
+        "USER": server.user or "root",
+        "PASSWORD": server.password,
     }
 
 

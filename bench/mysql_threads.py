@@ -17,30 +17,19 @@ The run is bounded by ``--seconds``; it stops by itself.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import django
 from django.conf import settings
 
-DATABASE = "multipool_bench"
-
-
-def server_settings() -> dict[str, Any]:
-    dsn = urlsplit(os.environ.get("MULTIPOOL_MYSQL_DSN", "mysql://root@127.0.0.1:3306/mysql"))
-    return {
-        "HOST": dsn.hostname or "127.0.0.1",
-        "PORT": dsn.port or 3306,
-        "USER": unquote(dsn.username or "root"),
-        "PASSWORD": unquote(dsn.password or ""),
-    }
+# Run as a script, bench/ is on sys.path: the checkout bench's setup serves both.
+from mysql_checkout import DATABASE, server_settings
 
 
 def plain_connection() -> Any:
