@@ -152,6 +152,7 @@ class PoolAdapter(ABC):
         self._timeout = config.timeout
         self._checked_out: dict[int, float] = {}
         self._usage_s = 0.0
+        self._build()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -206,6 +207,15 @@ class PoolAdapter(ABC):
     def closed(self) -> bool: ...
 
     # -- hooks for subclasses ----------------------------------------------------
+
+    @abstractmethod
+    def _build(self) -> None:
+        """Create the driver's pool, not opened yet; runs at the end of ``__init__``.
+
+        It reads ``self.config``, ``self.name``, ``self._connect_kwargs`` and
+        ``self._setup``, and may raise PoolConfigError for options its driver
+        cannot honour.
+        """
 
     @abstractmethod
     def _open(self, wait: bool) -> None: ...

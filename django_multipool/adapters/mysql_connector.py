@@ -36,7 +36,6 @@ from mysql.connector.constants import CNX_POOL_ARGS, DEFAULT_CONFIGURATION
 
 from .._pool import Pool
 from ..adapter import ConnectionSetup, PoolAdapter, PoolStats
-from ..config import PoolConfig
 from ..errors import PoolConfigError
 
 __all__ = ["MySQLConnectorPoolAdapter", "abandon_connection"]
@@ -54,18 +53,9 @@ class MySQLConnectorPoolAdapter(PoolAdapter):
         "pool_reset_session": "reset",
     }
 
-    def __init__(
-        self,
-        config: PoolConfig,
-        *,
-        name: str,
-        connect_kwargs: Mapping[str, Any],
-        setup: ConnectionSetup | None = None,
-        label: str = "",
-    ) -> None:
-        super().__init__(
-            config, name=name, connect_kwargs=connect_kwargs, setup=setup, label=label
-        )
+    def _build(self) -> None:
+        config, name = self.config, self.name
+        connect_kwargs, setup = self._connect_kwargs, self._setup
         kwargs = {**connect_kwargs, **config.driver_options}
         _validate_connect_kwargs(kwargs, config.driver_options)
         # The pure-Python protocol, always: the pool must be able to let go of

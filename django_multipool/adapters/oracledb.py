@@ -168,18 +168,8 @@ class OracledbPoolAdapter(PoolAdapter):
         "ping_interval": "check",
     }
 
-    def __init__(
-        self,
-        config: PoolConfig,
-        *,
-        name: str,
-        connect_kwargs: Mapping[str, Any],
-        setup: ConnectionSetup | None = None,
-        label: str = "",
-    ) -> None:
-        super().__init__(
-            config, name=name, connect_kwargs=connect_kwargs, setup=setup, label=label
-        )
+    def _build(self) -> None:
+        config, connect_kwargs = self.config, self._connect_kwargs
         _refuse_misplaced_options(connect_kwargs, config.driver_options)
         if not oracledb.is_thin_mode():
             raise PoolConfigError(

@@ -25,8 +25,7 @@ from typing import Any, ClassVar
 import psycopg
 import psycopg_pool
 
-from ..adapter import ConnectionSetup, PoolAdapter, PoolStats
-from ..config import PoolConfig
+from ..adapter import PoolAdapter, PoolStats
 from ..errors import PoolClosed, PoolTimeout, TooManyRequests
 
 __all__ = ["PsycopgPoolAdapter"]
@@ -57,18 +56,9 @@ class PsycopgPoolAdapter(PoolAdapter):
         "configure": "the backend's connection setup",
     }
 
-    def __init__(
-        self,
-        config: PoolConfig,
-        *,
-        name: str,
-        connect_kwargs: Mapping[str, Any],
-        setup: ConnectionSetup | None = None,
-        label: str = "",
-    ) -> None:
-        super().__init__(
-            config, name=name, connect_kwargs=connect_kwargs, setup=setup, label=label
-        )
+    def _build(self) -> None:
+        config, name = self.config, self.name
+        connect_kwargs, setup = self._connect_kwargs, self._setup
         # check=N is ours, not a psycopg_pool callback: the callback machinery
         # would run on every checkout, and the idle test is all most need.
         self._check_interval = config.check_interval
