@@ -66,6 +66,10 @@ class PoolStats:
     connections_lost: int = 0
     #: Total time connections were held by their borrowers, in ms.
     usage_ms: int = 0
+    #: Checkouts held longer than ``leak_timeout`` (each warned about once).
+    leaks_detected: int = 0
+    #: Connections taken back from borrowers whose thread had died.
+    leaks_reclaimed: int = 0
 
     @property
     def in_use(self) -> int:

@@ -76,6 +76,10 @@ class PoolConfig:
     #: When a wrapper gives its connection back: "request" (when Django closes
     #: it) or "transaction" (as soon as no transaction, cursor or pinned() needs it).
     release: ReleaseMode = "request"
+    #: Log a warning, with the stack that checked it out, for a connection held
+    #: longer than this; and reclaim connections whose borrowing thread died.
+    #: None = no leak detection (nothing is recorded on checkout).
+    leak_timeout: float | None = None
     #: Pool name for logs and stats; None = the database alias.
     name: str | None = None
     #: Passed verbatim to the driver's pool; validated by the adapter and the driver.
@@ -283,6 +287,7 @@ _PARSERS: dict[str, Any] = {
     "check": _parse_check,
     "reset": _parse_reset,
     "release": _parse_release,
+    "leak_timeout": _seconds(allow_none=True),
     "name": _parse_name,
     "driver_options": _parse_driver_options,
 }
