@@ -7,8 +7,8 @@ open transaction on return. This module adds the rest:
 
 - ``check=N`` validates only connections idle for N seconds or more, in our
   acquire rather than through psycopg_pool's ``check`` callback (whose
-  machinery runs on every checkout): the fast path is a dict lookup and a
-  comparison, no round trip. A connection that fails is replaced and the
+  machinery runs on every checkout): the fast path is an attribute read and
+  a comparison, no round trip. A connection that fails is replaced and the
   caller gets the next one within the same deadline.
 - ``reset="session"`` runs ``DISCARD ALL`` on return (temp tables, ``SET``,
   prepared statements, advisory locks, ``LISTEN``) and re-applies the
@@ -18,6 +18,8 @@ open transaction on return. This module adds the rest:
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Mapping
 from time import monotonic
 from typing import Any, ClassVar
@@ -36,6 +38,13 @@ _NEVER = 100 * 365 * 24 * 3600.0
 
 # Siblings, not subclasses of each other: each must be named.
 _POOL_ERRORS = (psycopg_pool.PoolTimeout, psycopg_pool.TooManyRequests, psycopg_pool.PoolClosed)
+
+# Every connection the pool opens carries ``_multipool_handed_over``: None
+# until its first checkout, then the clock reading of its last hand-over,
+# which is the checkout time while it is lent and the idle-since time while it
+# is in the pool. One attribute, read and written once on each side of a
+# cycle, is the cheapest bookkeeping there is: a dict keyed by connection
+# costs 0.4 µs a cycle, 20 % of psycopg_pool's own.
 
 
 class PsycopgPoolAdapter(PoolAdapter):
@@ -58,28 +67,32 @@ class PsycopgPoolAdapter(PoolAdapter):
 
     def _build(self) -> None:
         config, name = self.config, self.name
-        connect_kwargs, setup = self._connect_kwargs, self._setup
+        connect_kwargs = self._connect_kwargs
         # check=N is ours, not a psycopg_pool callback: the callback machinery
         # would run on every checkout, and the idle test is all most need.
-        self._check_interval = config.check_interval
-        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = (
-            psycopg_pool.ConnectionPool(
-                # Django sets autocommit on every checkout; psycopg_pool needs
-                # connections that start IDLE for its configure/reset callbacks.
-                kwargs={**connect_kwargs, "autocommit": True},
-                open=False,
-                min_size=config.min_size,
-                max_size=config.max_size,
-                timeout=config.timeout,
-                max_waiting=config.max_waiting,
-                max_lifetime=_NEVER if config.max_lifetime is None else config.max_lifetime,
-                max_idle=_NEVER if config.max_idle is None else config.max_idle,
-                configure=setup,
-                reset=self._reset_session if config.reset == "session" else None,
-                name=name,
-                **config.driver_options,
-            )
+        interval = config.check_interval
+        self._check_after = math.inf if interval is None else interval
+        # One entry per connection lent: len() is exact under threads because
+        # deque.append/pop are atomic, where an int += is not.
+        lent: deque[None] = deque()
+        self._lent, self._note_lent, self._note_returned = lent, lent.append, lent.pop
+        self._pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
+            # Django sets autocommit on every checkout; psycopg_pool needs
+            # connections that start IDLE for its configure/reset callbacks.
+            kwargs={**connect_kwargs, "autocommit": True},
+            open=False,
+            min_size=config.min_size,
+            max_size=config.max_size,
+            timeout=config.timeout,
+            max_waiting=config.max_waiting,
+            max_lifetime=_NEVER if config.max_lifetime is None else config.max_lifetime,
+            max_idle=_NEVER if config.max_idle is None else config.max_idle,
+            configure=self._configure,
+            reset=self._reset_session if config.reset == "session" else None,
+            name=name,
+            **config.driver_options,
         )
+        self._getconn, self._putconn = self._pool.getconn, self._pool.putconn
 
     @property
     def closed(self) -> bool:
@@ -92,33 +105,42 @@ class PsycopgPoolAdapter(PoolAdapter):
         self._pool.close(timeout=timeout)
 
     # acquire/release override the base's template: a fused frame each, one
-    # clock read each, shared by the bookkeeping and the idle check. At ~3 µs
-    # a psycopg_pool cycle, the template's extra frames cost 20-30 %.
+    # clock read each, shared by the bookkeeping and the idle check. At ~2 µs
+    # a psycopg_pool cycle, the template's dict bookkeeping costs ~30 %.
 
     def acquire(self, timeout: float | None = None) -> Any:
         if timeout is None:
             timeout = self._timeout
         try:
-            conn = self._pool.getconn(timeout)
+            conn = self._getconn(timeout)
         except _POOL_ERRORS as exc:
             raise self._pool_error(exc, timeout) from None
         now = monotonic()
-        interval = self._check_interval
-        if interval is not None:
-            # A connection fresh from a worker has no stamp: it was just opened.
-            idle_since = conn.__dict__.get("_multipool_idle_since")
-            if idle_since is not None and now - idle_since >= interval:
-                conn = self._validated(conn, now, timeout)
-        self._checked_out[id(conn)] = now
+        idle_since = conn._multipool_handed_over
+        # None: fresh from a worker, just opened. inf threshold: check=False.
+        if idle_since is not None and now - idle_since >= self._check_after:
+            conn = self._validated(conn, now, timeout)
+        conn._multipool_handed_over = now
+        self._note_lent(None)
         return conn
 
     def release(self, conn: Any) -> None:
         now = monotonic()
-        started = self._checked_out.pop(id(conn), None)
-        if started is not None:
-            self._usage_s += now - started
-        conn._multipool_idle_since = now
-        self._pool.putconn(conn)
+        try:
+            lent_at = conn._multipool_handed_over
+        except AttributeError:  # not opened by this pool: putconn says so below
+            pass
+        else:
+            conn._multipool_handed_over = now
+            if lent_at is not None:
+                self._usage_s += now - lent_at
+        self._putconn(conn)
+        # After putconn: a connection it refuses (not ours) was never counted.
+        self._note_returned()
+
+    @property
+    def checked_out(self) -> int:
+        return len(self._lent)
 
     def _validated(self, conn: Any, now: float, timeout: float) -> Any:
         """Return ``conn`` if it answers, else the first that does, within ``timeout``.
@@ -139,7 +161,7 @@ class PsycopgPoolAdapter(PoolAdapter):
                 conn = self._pool.getconn(deadline - monotonic())
             except _POOL_ERRORS as exc:
                 raise self._pool_error(exc, timeout) from None
-            if "_multipool_idle_since" not in conn.__dict__:
+            if conn._multipool_handed_over is None:  # just opened
                 return conn
 
     def _pool_error(self, exc: Exception, timeout: float) -> Exception:
@@ -176,6 +198,13 @@ class PsycopgPoolAdapter(PoolAdapter):
             return message
         return None
 
+    def discard(self, conn: Any) -> None:
+        lent_at = getattr(conn, "_multipool_handed_over", None)
+        if lent_at is not None:
+            self._usage_s += monotonic() - lent_at
+        self._discard(conn)
+        self._note_returned()
+
     def _discard(self, conn: Any) -> None:
         # A closed connection is recognised as broken by putconn, which
         # counts it and opens a replacement in the background.
@@ -209,6 +238,11 @@ class PsycopgPoolAdapter(PoolAdapter):
             return int(self._pool.get_stats().get("requests_waiting", 0))
 
     # -- psycopg_pool callbacks ------------------------------------------------------
+
+    def _configure(self, conn: Any) -> None:
+        conn._multipool_handed_over = None
+        if self._setup is not None:
+            self._setup(conn)
 
     def _reset_session(self, conn: psycopg.Connection[Any]) -> None:
         # psycopg_pool has already rolled back an open transaction. DISCARD ALL
