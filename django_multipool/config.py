@@ -58,32 +58,178 @@ class PoolConfig:
     """Validated pool options. Times are in seconds; ``None`` means "never"."""
 
     #: Connections kept open even when idle, opened in the background.
-    min_size: int = 1
+    min_size: int = dataclasses.field(
+        default=1,
+        metadata={
+            "unit": "connections",
+            "edge": (
+                "A whole number from 0 up to `max_size` (larger is a `PoolConfigError`). "
+                "They are opened in the background when the pool opens, at the alias's first "
+                "query, which does not wait for them; 0 opens nothing until a request needs a "
+                "connection. `max_idle` never closes connections below `min_size`."
+            ),
+        },
+    )
     #: Hard cap on connections per process (idle + in use + being opened).
-    max_size: int = 10
+    max_size: int = dataclasses.field(
+        default=10,
+        metadata={
+            "unit": "connections per process",
+            "edge": (
+                "A whole number, at least 1. It counts connections idle, in use and being "
+                "opened; when all are in use, a request waits up to `timeout`. The cap is per "
+                "process and alias: 4 worker processes with `max_size=10` may hold 40 "
+                "connections to the server."
+            ),
+        },
+    )
     #: Longest wait in acquire before :class:`PoolTimeout`.
-    timeout: float = 30.0
+    timeout: float = dataclasses.field(
+        default=30.0,
+        metadata={
+            "unit": "seconds",
+            "edge": (
+                "A finite number greater than 0 (int or float): there is no 'wait forever'. "
+                "When it runs out the request gets `PoolTimeout`, a `django.db.OperationalError` "
+                "whose message names the pool, `max_size`, the wait and how many others wait, "
+                "and says so when the pool could not open connections. Oracle rounds it up to "
+                "whole milliseconds."
+            ),
+        },
+    )
     #: Most acquirers allowed to wait; more get :class:`TooManyRequests` at once. 0 = no cap.
-    max_waiting: int = 0
+    max_waiting: int = dataclasses.field(
+        default=0,
+        metadata={
+            "unit": "requests",
+            "edge": (
+                "A whole number, at least 0; 0 means no cap. When `max_waiting` requests already "
+                "wait, the next one is refused at once with `TooManyRequests` (a "
+                "`django.db.OperationalError`) instead of queueing: load is shed, not piled up."
+            ),
+        },
+    )
     #: Retire a connection this long after it was opened (never while in use).
-    max_lifetime: float | None = 30 * 60.0
+    max_lifetime: float | None = dataclasses.field(
+        default=30 * 60.0,
+        metadata={
+            "unit": "seconds",
+            "edge": (
+                "A finite number greater than 0, or `None` for never. A connection in use is "
+                "never closed: it is retired when it comes back past its limit (MySQL/MariaDB "
+                "also retire idle ones, Oracle also checks at checkout), and a replacement is "
+                "opened when one is needed. Each connection's limit is shortened by up to 5 % "
+                "at random so that connections opened together do not expire together. Set it "
+                "below any server or proxy limit on a connection's age."
+            ),
+        },
+    )
     #: Close connections above ``min_size`` left unused this long.
-    max_idle: float | None = 10 * 60.0
+    max_idle: float | None = dataclasses.field(
+        default=10 * 60.0,
+        metadata={
+            "unit": "seconds",
+            "edge": (
+                "A finite number greater than 0, or `None` for never. Only connections above "
+                "`min_size` are closed. How promptly is the driver's: psycopg_pool closes at "
+                "most one connection per `max_idle` period, and python-oracledb sweeps with a "
+                "timer, so there an idle connection may live up to about twice `max_idle`."
+            ),
+        },
+    )
     #: Validate on checkout: True = always, False = never, N = only if idle >= N s.
-    check: bool | float = 60.0
+    check: bool | float = dataclasses.field(
+        default=60.0,
+        metadata={
+            "unit": "seconds idle (for a number)",
+            "edge": (
+                "`True` validates every checkout, at one round trip each; `False` never does; a "
+                "number N (at least 0) validates only connections that sat idle N seconds or "
+                "more, so a busy pool pays nothing (0 acts as `True`). A connection that fails "
+                "is closed and replaced, and the request gets another within its `timeout`. "
+                "Negative, infinite or NaN numbers and callables are refused. "
+                "`CONN_HEALTH_CHECKS = True` makes it `True` unless `check` is set."
+            ),
+        },
+    )
     #: On return: "rollback" (only if a transaction is open) or "session" (full reset).
-    reset: ResetMode = "rollback"
+    reset: ResetMode = dataclasses.field(
+        default="rollback",
+        metadata={
+            "unit": "none",
+            "edge": (
+                '`"rollback"` or `"session"`; anything else is refused, with a close match. '
+                '`"rollback"` rolls back an open or failed transaction (a round trip only then) '
+                "and leaves session state (`SET`, temporary tables, advisory locks) to the next "
+                'borrower, as Django\'s own pools do. `"session"` also wipes the session '
+                "(`DISCARD ALL` on PostgreSQL, `COM_RESET_CONNECTION` on MySQL/MariaDB, then the "
+                "per-connection setup again): at least one round trip per return. Oracle's thin "
+                "driver cannot reset a session, so there it is ended and a new one opened: a new "
+                "connection per checkout."
+            ),
+        },
+    )
     #: When a wrapper gives its connection back: "request" (when Django closes
     #: it) or "transaction" (as soon as no transaction, cursor or pinned() needs it).
-    release: ReleaseMode = "request"
+    release: ReleaseMode = dataclasses.field(
+        default="request",
+        metadata={
+            "unit": "none",
+            "edge": (
+                '`"request"` or `"transaction"`; anything else is refused, with a close match. '
+                'With `"transaction"` the connection goes back after each statement in '
+                "autocommit mode and after each outermost `atomic()`, so session state (`SET`, "
+                "temporary tables, session advisory locks, `LISTEN`) does not survive from one "
+                "statement to the next unless held with `pinned()`; `reset` runs at each release."
+            ),
+        },
+    )
     #: Log a warning, with the stack that checked it out, for a connection held
     #: longer than this; and reclaim connections whose borrowing thread died.
     #: None = no leak detection (nothing is recorded on checkout).
-    leak_timeout: float | None = None
+    leak_timeout: float | None = dataclasses.field(
+        default=None,
+        metadata={
+            "unit": "seconds",
+            "edge": (
+                "A finite number greater than 0, or `None` (no leak detection, and nothing "
+                "recorded per checkout). A connection held longer is reported once, as a WARNING "
+                "on the `django_multipool.leaks` logger with the stack that checked it out, and "
+                "counted in `leaks_detected`; it stays with its borrower. A connection whose "
+                "borrowing thread has ended is taken back, closed, replaced and counted in "
+                "`leaks_reclaimed`. A background thread looks every quarter of `leak_timeout` "
+                "(at most every second), so a warning may come that much late."
+            ),
+        },
+    )
     #: Pool name for logs and stats; None = the database alias.
-    name: str | None = None
+    name: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "unit": "none",
+            "edge": (
+                "A non-empty string, or `None` for the database alias. It names the pool in log "
+                "messages and in `PoolTimeout` / `TooManyRequests` messages; `pool_stats()` is "
+                "keyed by alias whatever the name."
+            ),
+        },
+    )
     #: Passed verbatim to the driver's pool; validated by the adapter and the driver.
-    driver_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    driver_options: Mapping[str, Any] = dataclasses.field(
+        default_factory=dict,
+        metadata={
+            "unit": "none",
+            "edge": (
+                "A dict with string keys, copied when the pool is built. What it takes is the "
+                "driver's: psycopg_pool `ConnectionPool` arguments on PostgreSQL (`num_workers`, "
+                "`reconnect_timeout`...), extra `mysql.connector.connect()` arguments on "
+                "MySQL/MariaDB (checked against the connector's list), `oracledb.create_pool()` "
+                "arguments on Oracle (`increment`, `ping_timeout`, `stmtcachesize`, `cclass`...). "
+                "A key that a shared option sets (`min_size`, oracledb's `wait_timeout`...) is "
+                "refused, naming the shared option; so are options a backend cannot honour."
+            ),
+        },
+    )
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
