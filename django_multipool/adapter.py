@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from .config import PoolConfig
 from .errors import PoolConfigError
+from .leaks import LeakWatch
 
 __all__ = ["ConnectionSetup", "Counters", "PoolAdapter", "PoolStats"]
 
@@ -157,6 +158,9 @@ class PoolAdapter(ABC):
         self._checked_out: dict[int, float] = {}
         self._usage_s = 0.0
         self._build()
+        self._leak_watch = (
+            None if config.leak_timeout is None else LeakWatch(self, config.leak_timeout)
+        )
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -170,6 +174,8 @@ class PoolAdapter(ABC):
 
     def close(self, timeout: float = 5.0) -> None:
         """Close idle connections now; connections in use close when released."""
+        if self._leak_watch is not None:
+            self._leak_watch.stop()
         self._close(timeout)
 
     def acquire(self, timeout: float | None = None) -> Any:
@@ -199,7 +205,13 @@ class PoolAdapter(ABC):
         self._discard(conn)
 
     def stats(self) -> PoolStats:
-        return self._stats(usage_ms=int(self._usage_s * 1000))
+        stats = self._stats(usage_ms=int(self._usage_s * 1000))
+        watch = self._leak_watch
+        if watch is None:
+            return stats
+        return dataclasses.replace(
+            stats, leaks_detected=watch.detected, leaks_reclaimed=watch.reclaimed
+        )
 
     @property
     def checked_out(self) -> int:

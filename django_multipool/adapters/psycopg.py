@@ -39,12 +39,13 @@ _NEVER = 100 * 365 * 24 * 3600.0
 # Siblings, not subclasses of each other: each must be named.
 _POOL_ERRORS = (psycopg_pool.PoolTimeout, psycopg_pool.TooManyRequests, psycopg_pool.PoolClosed)
 
-# Every connection the pool opens carries ``_multipool_handed_over``: None
-# until its first checkout, then the clock reading of its last hand-over,
-# which is the checkout time while it is lent and the idle-since time while it
-# is in the pool. One attribute, read and written once on each side of a
-# cycle, is the cheapest bookkeeping there is: a dict keyed by connection
-# costs 0.4 µs a cycle, 20 % of psycopg_pool's own.
+# Every connection the pool opens carries ``_multipool_handed_over``, the
+# clock reading of its last hand-over, signed: +t while lent (checked out at
+# t), -t while in the pool (idle since t), None when just opened. One
+# attribute, read and written once on each side of a cycle, is the cheapest
+# bookkeeping there is (a dict keyed by connection costs 0.4 µs a cycle, 20 %
+# of psycopg_pool's own), and the sign catches a connection given back twice,
+# which psycopg_pool would accept and answer with a second replacement.
 
 
 class PsycopgPoolAdapter(PoolAdapter):
@@ -116,9 +117,10 @@ class PsycopgPoolAdapter(PoolAdapter):
         except _POOL_ERRORS as exc:
             raise self._pool_error(exc, timeout) from None
         now = monotonic()
-        idle_since = conn._multipool_handed_over
-        # None: fresh from a worker, just opened. inf threshold: check=False.
-        if idle_since is not None and now - idle_since >= self._check_after:
+        handed_over = conn._multipool_handed_over
+        # -handed_over is when it went idle; None: just opened by a worker.
+        # check=False makes the threshold infinite.
+        if handed_over is not None and now + handed_over >= self._check_after:
             conn = self._validated(conn, now, timeout)
         conn._multipool_handed_over = now
         self._note_lent(None)
@@ -128,15 +130,36 @@ class PsycopgPoolAdapter(PoolAdapter):
         now = monotonic()
         try:
             lent_at = conn._multipool_handed_over
-        except AttributeError:  # not opened by this pool: putconn says so below
-            pass
-        else:
-            conn._multipool_handed_over = now
-            if lent_at is not None:
-                self._usage_s += now - lent_at
+        except AttributeError:
+            lent_at = None
+        if lent_at is None or lent_at <= 0:  # rare: _take_back() raises the error
+            lent_at = self._take_back(conn, now)
+        conn._multipool_handed_over = -now
+        self._usage_s += now - lent_at
         self._putconn(conn)
-        # After putconn: a connection it refuses (not ours) was never counted.
         self._note_returned()
+
+    def discard(self, conn: Any) -> None:
+        now = monotonic()
+        self._usage_s += now - self._take_back(conn, now)
+        self._discard(conn)
+        self._note_returned()
+
+    def _take_back(self, conn: Any, now: float) -> float:
+        """Mark ``conn`` returned at ``now``; return when it was lent."""
+        lent_at = getattr(conn, "_multipool_handed_over", None)
+        if lent_at is None or lent_at <= 0:
+            owner = getattr(getattr(conn, "_pool", None), "name", None)
+            raise ValueError(
+                f"can't give connection {conn} back to pool {self.name!r}: "
+                + (
+                    "it is not lent (given back twice?)"
+                    if owner == self.name
+                    else "it was not lent by this pool"
+                )
+            )
+        conn._multipool_handed_over = -now
+        return float(lent_at)
 
     @property
     def checked_out(self) -> int:
@@ -197,13 +220,6 @@ class PsycopgPoolAdapter(PoolAdapter):
                 message = message.replace(str(password), "********")
             return message
         return None
-
-    def discard(self, conn: Any) -> None:
-        lent_at = getattr(conn, "_multipool_handed_over", None)
-        if lent_at is not None:
-            self._usage_s += monotonic() - lent_at
-        self._discard(conn)
-        self._note_returned()
 
     def _discard(self, conn: Any) -> None:
         # A closed connection is recognised as broken by putconn, which

@@ -336,3 +336,24 @@ def test_fork_child_builds_its_own_pool(make_wrapper: Any, probe: Probe) -> None
         assert cur.fetchone()[0] == parent_id
     wrapper.close()
     assert wrapper.pool.stats().pool_available >= 1
+
+
+def test_a_connection_given_back_twice_is_refused_and_the_cap_holds(
+    make_pool: Any, probe: Probe
+) -> None:
+    pool = make_pool(min_size=0, max_size=1, timeout=2)
+    conn = pool.acquire()
+    pool.release(conn)
+    with pytest.raises(ValueError, match="not lent"):
+        pool.release(conn)
+    conn = pool.acquire()
+    pool.discard(conn)
+    with pytest.raises(ValueError, match="not lent"):
+        pool.discard(conn)
+    # Neither mistake made a second connection out of the one slot.
+    conn = pool.acquire()
+    with pytest.raises(PoolTimeout):
+        pool.acquire(timeout=0.3)
+    pool.release(conn)
+    assert wait_until(lambda: probe.count_connections() <= 1)
+    assert pool.checked_out == 0
