@@ -27,8 +27,10 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.utils import DatabaseErrorWrapper
 from django.utils.functional import cached_property
 from mysql.connector import cursor as connector_cursor
+from mysql.connector import errors as connector_errors
 from mysql.connector.connection import MySQLConnection
 from mysql.connector.constants import CNX_POOL_ARGS
 from mysql.connector.django import base, creation
@@ -50,6 +52,30 @@ _CURSOR_CLASSES = {
     (False, True): connector_cursor.MySQLCursorRaw,
     (True, True): connector_cursor.MySQLCursorBufferedRaw,
 }
+
+
+# Client errors that mean the session is gone (CR_SERVER_GONE_ERROR,
+# CR_SERVER_LOST, CR_SERVER_LOST_EXTENDED). mysql-connector raises some as
+# InterfaceError, which Django turns into its InterfaceError; mysqlclient,
+# under Django's own backend, raises OperationalError, and that is what
+# Django apps catch for a lost connection. Read/write timeouts (read_timeout,
+# write_timeout) close the connection too: the same.
+_CONNECTION_LOST = frozenset({2006, 2013, 2055})
+_TIMEOUTS = (connector_errors.ReadTimeoutError, connector_errors.WriteTimeoutError)
+
+
+class _DatabaseErrorWrapper(DatabaseErrorWrapper):
+    """Django's error wrapper, raising OperationalError for a lost connection."""
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        if isinstance(exc_value, _TIMEOUTS) or (
+            isinstance(exc_value, connector_errors.InterfaceError)
+            and exc_value.errno in _CONNECTION_LOST
+        ):
+            # Django picks its class by the driver class given here; the
+            # driver's error stays the __cause__.
+            exc_type = connector_errors.OperationalError
+        super().__exit__(exc_type, exc_value, traceback)
 
 
 class DjangoMySQLConverter(base.DjangoMySQLConverter):
@@ -75,6 +101,10 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
             # Pooled connections always speak the pure-Python protocol (see
             # the adapter); the operations must convert values to match.
             self._use_pure = True
+
+    @cached_property
+    def wrap_database_errors(self) -> DatabaseErrorWrapper:
+        return _DatabaseErrorWrapper(self)
 
     def __getattr__(self, attr: str) -> Any:
         # The connector answers False for any unknown mysql_is_* name, which

@@ -1,0 +1,440 @@
+"""Database servers of this test run's own, which the restart tests may stop.
+
+The servers named by ``MULTIPOOL_<VENDOR>_DSN`` are shared (other test runs
+use them at the same moment) and must never be restarted. So the restart
+tests start a private instance from the binaries installed on the machine:
+a PostgreSQL cluster (``initdb`` + ``pg_ctl``) or a MariaDB server
+(``mariadb-install-db`` + ``mariadbd``), each in a temporary directory on a
+free loopback port, with no password, fsync off and nothing else listening.
+It is thrown away at the end of the run.
+
+Where the binaries are missing, :func:`find_private_server` says what to
+install. A vendor whose server cannot be started from binaries (Oracle) can
+be restarted by a command of the user's: ``MULTIPOOL_<VENDOR>_RESTART_COMMAND``
+restarts the server of ``MULTIPOOL_<VENDOR>_DSN`` (it must be a disposable
+one, e.g. ``docker restart oracle-ci``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar
+
+from ..probes import probe_class
+from ..servers import Server, find_server
+from ..vendors import VENDORS
+
+# PostgreSQL refuses to run as root; this OS user runs it when the tests are root.
+_POSTGRES_OS_USER = "postgres"
+# How long a server may take to start or stop before the test run gives up.
+_START_LIMIT = 60.0
+
+
+class PrivateServer(ABC):
+    """A server the tests may stop and start. ``server`` says where it listens."""
+
+    vendor: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.server: Server | None = None
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start it (creating it the first time); return once it accepts connections."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop it as an administrator would (sessions are ended); return once it is down."""
+
+    def restart(self, down: float = 0.0) -> None:
+        """Stop, stay down ``down`` seconds, start; return once it accepts connections."""
+        self.stop()
+        time.sleep(down)
+        self.start()
+
+    @abstractmethod
+    def destroy(self) -> None:
+        """Stop it and remove everything it created."""
+
+    def accepts_connections(self) -> bool:
+        assert self.server is not None
+        try:
+            probe_class(self.vendor)(self.server).execute(_PING[self.vendor])
+        except Exception:
+            return False
+        return True
+
+    def wait_until_up(self, limit: float = _START_LIMIT) -> None:
+        deadline = time.monotonic() + limit
+        while not self.accepts_connections():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self!r} did not accept connections within {limit:.0f} s")
+            time.sleep(0.05)
+
+
+_PING = {"postgresql": "SELECT 1", "mysql": "SELECT 1", "oracle": "SELECT 1 FROM DUAL"}
+
+
+def find_private_server(vendor: str) -> tuple[PrivateServer | None, str]:
+    """A server of ``vendor`` the tests may restart (not started yet), or (None, why not)."""
+    command = os.environ.get(f"MULTIPOOL_{vendor.upper()}_RESTART_COMMAND")
+    if command:
+        return _CommandRestarted.from_environment(vendor, command)
+    if vendor == "postgresql":
+        return PrivatePostgreSQL.find()
+    if vendor == "mysql":
+        return PrivateMariaDB.find()
+    return None, (
+        f"the restart tests cannot start a private {vendor} server from binaries: set "
+        f"MULTIPOOL_{vendor.upper()}_RESTART_COMMAND to a command that restarts the "
+        f"(disposable!) server of {VENDORS[vendor].dsn_env}, e.g. 'docker restart oracle-ci'"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# -- PostgreSQL -------------------------------------------------------------------------
+
+
+class PrivatePostgreSQL(PrivateServer):
+    vendor = "postgresql"
+
+    def __init__(self, bindir: Path, run_as: list[str], os_user: str | None) -> None:
+        super().__init__()
+        self.bindir = bindir
+        self.run_as = run_as
+        self.os_user = os_user
+        self.dir: Path | None = None
+        self.port = 0
+
+    def __repr__(self) -> str:
+        return f"<private PostgreSQL {self.bindir} 127.0.0.1:{self.port}>"
+
+    @classmethod
+    def find(cls) -> tuple[PrivateServer | None, str]:
+        bindir = _postgresql_bindir()
+        if bindir is None:
+            return None, (
+                "no PostgreSQL server binaries (initdb, pg_ctl, postgres) for the restart "
+                "tests: install them (Debian/Ubuntu: apt install postgresql; macOS: brew "
+                "install postgresql) or point MULTIPOOL_POSTGRESQL_BINDIR at their directory"
+            )
+        if os.geteuid() != 0:
+            return cls(bindir, [], None), ""
+        # initdb and postgres refuse to run as root.
+        try:
+            pwd.getpwnam(_POSTGRES_OS_USER)
+        except KeyError:
+            return None, (
+                f"the tests run as root and PostgreSQL refuses to: create an OS user "
+                f"{_POSTGRES_OS_USER!r} to run the private server, or run the tests as "
+                f"another user"
+            )
+        runuser = shutil.which("runuser")
+        if runuser is None:
+            return None, "the tests run as root and need runuser (util-linux) to start PostgreSQL"
+        return cls(bindir, [runuser, "-u", _POSTGRES_OS_USER, "--"], _POSTGRES_OS_USER), ""
+
+    def _run(self, *args: str) -> None:
+        assert self.dir is not None
+        log = self.dir / "commands.log"
+        with log.open("a") as out:
+            done = subprocess.run(
+                [*self.run_as, *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=_START_LIMIT,
+                check=False,
+            )
+        if done.returncode:
+            raise RuntimeError(
+                f"{args[0]} failed (exit {done.returncode}):\n{_tail(log)}\n"
+                f"server log:\n{_tail(self.dir / 'server.log')}"
+            )
+
+    def start(self) -> None:
+        if self.dir is None:
+            self._create()
+        assert self.dir is not None
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(self.dir),
+            "max_connections": "100",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "shared_buffers": "16MB",
+        }
+        options = f"-p {self.port} " + " ".join(f"-c {k}={v}" for k, v in settings.items())
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "start",
+            "-D",
+            str(self.dir / "data"),
+            "-l",
+            str(self.dir / "server.log"),
+            "-w",
+            "-t",
+            str(int(_START_LIMIT)),
+            "-o",
+            options,
+        )
+        self.wait_until_up()
+
+    def _create(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="multipool-private-pg-"))
+        if self.os_user is not None:
+            entry = pwd.getpwnam(self.os_user)
+            os.chown(self.dir, entry.pw_uid, entry.pw_gid)
+        self.port = _free_port()
+        self.server = Server(
+            vendor=VENDORS["postgresql"],
+            host="127.0.0.1",
+            port=self.port,
+            user="postgres",
+            password="",
+            database="postgres",
+        )
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.dir / "data"),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+
+    def stop(self) -> None:
+        assert self.dir is not None
+        # Fast shutdown: every session is ended at once, as in a restart an
+        # administrator or a failover does.
+        self._run(str(self.bindir / "pg_ctl"), "stop", "-D", str(self.dir / "data"), "-m", "fast")
+
+    def destroy(self) -> None:
+        if self.dir is None:
+            return
+        if (self.dir / "data" / "postmaster.pid").exists():
+            with contextlib.suppress(Exception):
+                self._run(
+                    str(self.bindir / "pg_ctl"),
+                    "stop",
+                    "-D",
+                    str(self.dir / "data"),
+                    "-m",
+                    "immediate",
+                )
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
+
+
+def _postgresql_bindir() -> Path | None:
+    needed = ("initdb", "pg_ctl", "postgres")
+    candidates: list[str] = []
+    if os.environ.get("MULTIPOOL_POSTGRESQL_BINDIR"):
+        candidates.append(os.environ["MULTIPOOL_POSTGRESQL_BINDIR"])
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            candidates.append(
+                subprocess.run(
+                    [pg_config, "--bindir"], capture_output=True, text=True, timeout=10
+                ).stdout.strip()
+            )
+    # Debian/Ubuntu keep server binaries out of PATH, one directory per major version.
+    versioned = glob.glob("/usr/lib/postgresql/*/bin")
+    candidates += sorted(versioned, key=_version_key, reverse=True)
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(os.path.dirname(initdb))
+    for candidate in candidates:
+        path = Path(candidate)
+        if candidate and all(os.access(path / name, os.X_OK) for name in needed):
+            return path
+    return None
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", path))
+
+
+# -- MariaDB ------------------------------------------------------------------------------
+
+
+class PrivateMariaDB(PrivateServer):
+    vendor = "mysql"
+
+    def __init__(self, server_binary: str, install_db: str) -> None:
+        super().__init__()
+        self.server_binary = server_binary
+        self.install_db = install_db
+        self.dir: Path | None = None
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __repr__(self) -> str:
+        return f"<private MariaDB {self.server_binary} 127.0.0.1:{self.port}>"
+
+    @classmethod
+    def find(cls) -> tuple[PrivateServer | None, str]:
+        path = os.pathsep.join(
+            [os.environ.get("PATH", ""), "/usr/sbin", "/usr/libexec", "/usr/local/mysql/bin"]
+        )
+        server_binary = shutil.which("mariadbd", path=path) or shutil.which("mysqld", path=path)
+        install_db = shutil.which("mariadb-install-db", path=path) or shutil.which(
+            "mysql_install_db", path=path
+        )
+        if server_binary is None or install_db is None:
+            return None, (
+                "no MariaDB server binaries (mariadbd, mariadb-install-db) for the restart "
+                "tests: install them (Debian/Ubuntu: apt install mariadb-server; macOS: "
+                "brew install mariadb)"
+            )
+        return cls(server_binary, install_db), ""
+
+    def _as_root(self) -> list[str]:
+        # mariadbd refuses root unless told; as another user it runs as that user.
+        return ["--user=root"] if os.geteuid() == 0 else []
+
+    def start(self) -> None:
+        if self.dir is None:
+            self._create()
+        assert self.dir is not None
+        log = (self.dir / "stdout.log").open("ab")
+        self._process = subprocess.Popen(
+            [
+                self.server_binary,
+                "--no-defaults",
+                f"--datadir={self.dir / 'data'}",
+                f"--socket={self.dir / 'mysqld.sock'}",
+                f"--pid-file={self.dir / 'mysqld.pid'}",
+                f"--log-error={self.dir / 'server.log'}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=16M",
+                "--innodb-flush-log-at-trx-commit=0",
+                *self._as_root(),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + _START_LIMIT
+        while not self.accepts_connections():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self!r} did not start:\n{_tail(self.dir / 'server.log')}")
+            time.sleep(0.05)
+
+    def _create(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="multipool-private-mariadb-"))
+        self.port = _free_port()
+        self.server = Server(
+            vendor=VENDORS["mysql"],
+            host="127.0.0.1",
+            port=self.port,
+            user="root",
+            password="",
+            database="mysql",
+        )
+        with (self.dir / "install.log").open("w") as out:
+            done = subprocess.run(
+                [
+                    self.install_db,
+                    "--no-defaults",
+                    f"--datadir={self.dir / 'data'}",
+                    # root@localhost and root@127.0.0.1 without a password.
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                    *self._as_root(),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=_START_LIMIT,
+                check=False,
+            )
+        if done.returncode:
+            raise RuntimeError(
+                f"{self.install_db} failed (exit {done.returncode}):\n"
+                f"{_tail(self.dir / 'install.log')}"
+            )
+
+    def stop(self) -> None:
+        process = self._process
+        if process is None:
+            return
+        # SIGTERM is mariadbd's normal shutdown: it ends every session first.
+        process.terminate()
+        process.wait(_START_LIMIT)
+        self._process = None
+
+    def destroy(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(_START_LIMIT)
+            self._process = None
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+
+# -- someone else's server, restarted by the user's command -----------------------------------
+
+
+class _CommandRestarted(PrivateServer):
+    """The server of MULTIPOOL_<VENDOR>_DSN, restarted by MULTIPOOL_<VENDOR>_RESTART_COMMAND."""
+
+    def __init__(self, vendor: str, server: Server, command: str) -> None:
+        super().__init__()
+        self.vendor = vendor  # type: ignore[misc]  # any vendor: set per instance
+        self.server = server
+        self.command = command
+
+    def __repr__(self) -> str:
+        return f"<{self.vendor} server restarted by {self.command!r}>"
+
+    @classmethod
+    def from_environment(cls, vendor: str, command: str) -> tuple[PrivateServer | None, str]:
+        server, why = find_server(vendor)
+        if server is None:
+            return None, f"MULTIPOOL_{vendor.upper()}_RESTART_COMMAND is set, but {why}"
+        return cls(vendor, server, command), ""
+
+    def start(self) -> None:
+        self.wait_until_up()
+
+    def stop(self) -> None:
+        raise NotImplementedError("a restart command can only restart")
+
+    def restart(self, down: float = 0.0) -> None:
+        subprocess.run(self.command, shell=True, check=True, timeout=600)
+        self.wait_until_up(600)
+
+    def destroy(self) -> None:
+        pass

@@ -1,0 +1,225 @@
+"""Guarantee 2: sessions the server kills are detected and replaced.
+
+An administrator (``pg_terminate_backend``, MariaDB ``KILL``, Oracle
+``ALTER SYSTEM KILL SESSION``), an idle limit or a failover ends sessions the
+pool holds. Whether they sat idle in the pool or were lent out, the pool
+must notice, open new ones, and get back to at least ``min_size`` live
+sessions; a borrower meets at most one error per killed session, and with
+``check`` on none at all.
+
+Kills go through the probe (its own connection) to the shared server, and
+only ever to sessions of the pool under test.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from django.db import DatabaseError, OperationalError
+
+from ..probes import Probe
+from ..servers import Server
+from .load import run, wait_until
+
+pytestmark = pytest.mark.vendor
+
+MIN_SIZE = 3
+
+
+def backend_id(conn: Any, probe: Probe) -> Any:
+    return run(conn, probe.backend_id_sql)[0][0]
+
+
+def live_sessions(vendor: str, probe: Probe, ids: list[Any]) -> list[Any]:
+    """Which of ``ids`` the server still runs (a killed Oracle session is gone once marked)."""
+    listed = ", ".join(str(int(i)) for i in ids)
+    sql = {
+        "postgresql": f"SELECT pid FROM pg_stat_activity WHERE pid IN ({listed})",
+        "mysql": f"SELECT id FROM information_schema.processlist WHERE id IN ({listed})",
+        "oracle": f"SELECT sid FROM v$session WHERE sid IN ({listed}) AND status <> 'KILLED'",
+    }[vendor]
+    return [row[0] for row in probe.execute(sql)]
+
+
+def kill_all(vendor: str, probe: Probe, ids: list[Any]) -> None:
+    for backend in ids:
+        probe.kill(backend)
+    # pg_terminate_backend only signals; wait until the sessions are really gone.
+    assert wait_until(lambda: not live_sessions(vendor, probe, ids)), "the kills did not happen"
+
+
+def fill(pool: Any, probe: Probe, n: int) -> list[Any]:
+    """Borrow ``n`` connections at once (so ``n`` distinct sessions), return their ids."""
+    conns = [pool.acquire() for _ in range(n)]
+    try:
+        return [backend_id(conn, probe) for conn in conns]
+    finally:
+        for conn in conns:
+            pool.release(conn)
+
+
+def recovered(pool: Any, probe: Probe, killed: list[Any]) -> list[Any]:
+    """Wait until the pool holds min_size sessions again; return min_size live ids from it."""
+    assert wait_until(lambda: pool.stats().pool_size >= MIN_SIZE), pool.stats()
+    ids = fill(pool, probe, MIN_SIZE)
+    assert len(set(ids)) == MIN_SIZE
+    assert not set(ids) & set(killed), "a killed session was handed out again"
+    return ids
+
+
+def test_killed_idle_sessions_are_replaced_at_checkout_with_check_on(
+    vendor: str, server: Server, probe: Probe, pool_on: Any
+) -> None:
+    pool = pool_on(server, min_size=MIN_SIZE, max_size=MIN_SIZE + 1, check=True, timeout=10)
+    killed = fill(pool, probe, MIN_SIZE)
+    lost_before = pool.stats().connections_lost
+    kill_all(vendor, probe, killed)
+
+    # Every request after the kills succeeds: each dead session is found at
+    # checkout and the caller gets a live one within the same acquire.
+    for _ in range(2 * MIN_SIZE):
+        conn = pool.acquire()
+        try:
+            assert backend_id(conn, probe) not in killed
+        finally:
+            pool.release(conn)
+
+    assert pool.stats().connections_lost - lost_before >= MIN_SIZE
+    recovered(pool, probe, killed)
+
+
+def test_killed_idle_sessions_fail_at_most_once_each_with_check_off(
+    vendor: str, server: Server, probe: Probe, pool_on: Any
+) -> None:
+    pool = pool_on(server, min_size=MIN_SIZE, max_size=MIN_SIZE + 1, check=False, timeout=10)
+    killed = fill(pool, probe, MIN_SIZE)
+    kill_all(vendor, probe, killed)
+
+    errors: list[BaseException] = []
+    for _ in range(3 * MIN_SIZE):
+        conn = pool.acquire()
+        try:
+            assert backend_id(conn, probe) not in killed
+        except Exception as exc:
+            # The borrower only gives it back, as Django does: finding out that
+            # it is dead is the pool's job.
+            errors.append(exc)
+        finally:
+            pool.release(conn)
+
+    assert 1 <= len(errors) <= MIN_SIZE, errors
+    driver_errors = _driver_errors(vendor)
+    assert all(isinstance(e, driver_errors) for e in errors), errors
+    recovered(pool, probe, killed)
+
+
+def test_a_session_killed_while_lent_fails_cleanly_and_is_replaced(
+    vendor: str, server: Server, probe: Probe, pool_on: Any
+) -> None:
+    pool = pool_on(server, min_size=MIN_SIZE, max_size=MIN_SIZE + 1, check=False, timeout=10)
+    conn = pool.acquire()
+    killed = [backend_id(conn, probe)]
+    lost_before = pool.stats().connections_lost
+    kill_all(vendor, probe, killed)
+
+    with pytest.raises(_driver_errors(vendor)):
+        run(conn, "SELECT 1" if vendor != "oracle" else "SELECT 1 FROM DUAL")
+    pool.release(conn)
+
+    assert pool.stats().connections_lost == lost_before + 1
+    assert pool.checked_out == 0
+    recovered(pool, probe, killed)
+
+
+@pytest.mark.parametrize("check", [True, False], ids=["check", "no-check"])
+def test_django_requests_after_a_kill(
+    vendor: str, server: Server, probe: Probe, wrapper_on: Any, check: bool
+) -> None:
+    """What a Django app sees: with check on nothing; with it off one clean
+    OperationalError, and the next request works on a new session."""
+    wrapper = wrapper_on(server, min_size=1, max_size=2, check=check, timeout=10)
+    killed = [_django_backend_id(wrapper, probe)]
+    wrapper.close_if_unusable_or_obsolete()  # the end of the request
+    kill_all(vendor, probe, killed)
+
+    if not check:
+        with pytest.raises(DatabaseError) as caught:
+            _django_backend_id(wrapper, probe)
+        # Django's own OperationalError (not the driver's, not an InterfaceError),
+        # caused by the driver's error: what `except OperationalError` catches.
+        assert isinstance(caught.value, OperationalError), repr(caught.value)
+        assert isinstance(caught.value.__cause__, _driver_errors(vendor))
+        wrapper.close_if_unusable_or_obsolete()
+
+    new = _django_backend_id(wrapper, probe)
+    assert new not in killed
+    wrapper.close_if_unusable_or_obsolete()
+    pool = wrapper.pool
+    assert pool.checked_out == 0
+    assert wait_until(lambda: pool.stats().pool_size >= 1)
+
+
+def test_kills_under_load_leave_min_size_live_sessions(
+    vendor: str, server: Server, probe: Probe, pool_on: Any
+) -> None:
+    """Kills while threads borrow: no thread is stuck, the pool refills."""
+    pool = pool_on(server, min_size=MIN_SIZE, max_size=MIN_SIZE + 2, check=True, timeout=10)
+    stop = threading.Event()
+    seen: set[Any] = set()
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def borrow() -> None:
+        while not stop.is_set():
+            conn = pool.acquire()
+            try:
+                ident = backend_id(conn, probe)
+                with lock:
+                    seen.add(ident)
+            except Exception as exc:
+                with lock:
+                    errors.append(exc)
+            finally:
+                pool.release(conn)
+
+    threads = [threading.Thread(target=borrow, daemon=True) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    assert wait_until(lambda: len(seen) >= 2)
+    with lock:
+        victims = list(seen)
+    kill_all(vendor, probe, victims)
+    assert wait_until(lambda: len(seen - set(victims)) >= 2)
+    stop.set()
+    for thread in threads:
+        thread.join(15)
+    assert not any(t.is_alive() for t in threads), "a borrower hung after the kills"
+
+    # Only a session killed in the middle of a borrower's query may fail it.
+    assert len(errors) <= len(victims), errors
+    assert all(isinstance(e, _driver_errors(vendor)) for e in errors), errors
+    assert pool.checked_out == 0
+    recovered(pool, probe, victims)
+
+
+def _django_backend_id(wrapper: Any, probe: Probe) -> Any:
+    with wrapper.cursor() as cursor:
+        cursor.execute(probe.backend_id_sql)
+        return cursor.fetchone()[0]
+
+
+def _driver_errors(vendor: str) -> type[BaseException]:
+    """The base class of the vendor's driver errors."""
+    if vendor == "postgresql":
+        import psycopg
+
+        return psycopg.Error
+    if vendor == "mysql":
+        import mysql.connector
+
+        return mysql.connector.Error  # type: ignore[no-any-return]
+    import oracledb
+
+    return oracledb.Error  # type: ignore[no-any-return]
