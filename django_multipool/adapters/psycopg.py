@@ -18,6 +18,7 @@ open transaction on return. This module adds the rest:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from collections.abc import Mapping
@@ -31,6 +32,8 @@ from ..adapter import PoolAdapter, PoolStats
 from ..errors import PoolClosed, PoolTimeout, TooManyRequests
 
 __all__ = ["PsycopgPoolAdapter"]
+
+logger = logging.getLogger("django_multipool")
 
 # psycopg_pool schedules shrinking with a timer; an infinite delay overflows
 # threading's wait, so "never" becomes a century.
@@ -110,18 +113,17 @@ class PsycopgPoolAdapter(PoolAdapter):
     # a psycopg_pool cycle, the template's dict bookkeeping costs ~30 %.
 
     def acquire(self, timeout: float | None = None) -> Any:
-        if timeout is None:
-            timeout = self._timeout
         try:
+            # None is psycopg_pool's own default, our config's timeout.
             conn = self._getconn(timeout)
         except _POOL_ERRORS as exc:
-            raise self._pool_error(exc, timeout) from None
+            raise self._pool_error(exc, self._timeout if timeout is None else timeout) from None
         now = monotonic()
         handed_over = conn._multipool_handed_over
         # -handed_over is when it went idle; None: just opened by a worker.
         # check=False makes the threshold infinite.
         if handed_over is not None and now + handed_over >= self._check_after:
-            conn = self._validated(conn, now, timeout)
+            conn = self._validated(conn, now, self._timeout if timeout is None else timeout)
         conn._multipool_handed_over = now
         self._note_lent(None)
         return conn
@@ -176,7 +178,12 @@ class PsycopgPoolAdapter(PoolAdapter):
             try:
                 psycopg_pool.ConnectionPool.check_connection(conn)
                 return conn
-            except psycopg.Error:
+            except psycopg.Error as exc:
+                logger.warning(
+                    "pool %r: a connection failed its check (%s); replacing it",
+                    self.name,
+                    str(exc).strip(),
+                )
                 # Closed, putconn() counts it and opens a replacement.
                 conn.close()
                 self._pool.putconn(conn)
@@ -194,7 +201,7 @@ class PsycopgPoolAdapter(PoolAdapter):
             return PoolClosed(f"pool {self.name!r} is closed")
         in_use = self.checked_out
         connect_errors = self._pool.get_stats().get("connections_errors", 0)
-        return PoolTimeout.after_wait(
+        error = PoolTimeout.after_wait(
             self.name,
             self.config.max_size,
             timeout,
@@ -203,6 +210,8 @@ class PsycopgPoolAdapter(PoolAdapter):
             connect_errors=connect_errors,
             connect_error=self._why_connecting_fails() if connect_errors else None,
         )
+        logger.warning("%s", error)
+        return error
 
     def _why_connecting_fails(self) -> str | None:
         """Try one connection ourselves, to put the driver's reason in the error.
@@ -265,6 +274,16 @@ class PsycopgPoolAdapter(PoolAdapter):
         # cannot run inside a transaction block, so leave autocommit on (the
         # next checkout sets it as Django wants).
         conn.autocommit = True
-        conn.execute("DISCARD ALL")
+        # psycopg forgets the statements it prepared when it sees DISCARD ALL,
+        # but only while prepare_threshold is set (Django's default is None):
+        # a borrower may have prepared with a threshold of its own and unset
+        # it, and the next one would execute names the server no longer has.
+        conn.prepare_threshold = 0
+        psycopg.Cursor(conn).execute("DISCARD ALL", prepare=False)
+        conn.prepare_threshold = self._connect_kwargs.get("prepare_threshold", 5)
+        # psycopg sends these with every BEGIN: they are session
+        # characteristics kept client-side, and DISCARD ALL cannot see them.
+        # (Django sets its configured isolation level at each checkout.)
+        conn.isolation_level = conn.read_only = conn.deferrable = None
         if self._setup is not None:
             self._setup(conn)
