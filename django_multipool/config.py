@@ -198,7 +198,7 @@ class PoolConfig:
                 "counted in `leaks_detected`; it stays with its borrower. A connection whose "
                 "borrowing thread has ended is taken back, closed, replaced and counted in "
                 "`leaks_reclaimed`. A background thread looks every quarter of `leak_timeout` "
-                "(at most every second), so a warning may come that much late. Cost: each "
+                "(and at least once a second), so a warning may come that much late. Cost: each "
                 "checkout records its stack: +5.5 µs a cycle at the adapter, +13 µs through "
                 "Django here (deeper stacks cost more); per statement with release='transaction'."
             ),
