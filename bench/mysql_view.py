@@ -13,8 +13,8 @@ loopback port (``demo.server.UvicornServer``):
   connection per request, what MySQL users have today.
 
 Each gets ``--warmup`` seconds of load, then ``--duration`` seconds measured,
-from ``--clients`` concurrent clients (``demo.load.run_load``: loopback only,
-bounded in time and count). From before the warm-up to the end, a thread
+from ``--clients`` concurrent clients (``bench/storm/storm_load.run_load``:
+loopback only, bounded in time and count). From before the warm-up to the end, a thread
 counts the sessions MariaDB has open on the bench database
 (``information_schema.processlist``) every 50 ms on a plain connection of its
 own. Prints a table (requests served, non-2xx / errors, requests/s, p50 / p99
@@ -51,12 +51,18 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 import django_multipool
-from demo.load import LoadResult, percentile, run_load
+from demo.load import LoadResult, percentile
 from demo.sampler import Sampler
 from demo.server import UvicornServer, child_env
 from tests.probes.mysql import Probe
 from tests.servers import Server, parse_dsn
 from tests.vendors import VENDORS
+
+# The storm's load generator: one keep-alive connection per client on plain
+# asyncio streams, ~0.1 ms of CPU a request where demo.load's shared httpx
+# client spends ~10 ms and, on two cores, takes that CPU from the server.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "storm"))
+from storm_load import run_load  # noqa: E402
 
 DATABASE = "multipool_bench_view"
 ROWS = 100
