@@ -251,6 +251,11 @@ class Pool(Generic[Conn]):
             self._retire(slot)
             return
         if self._driver.is_broken(conn):
+            logger.warning(
+                "pool %r: a connection came back broken (the server closed it?); "
+                "closing it, a replacement opens when needed",
+                self.name,
+            )
             self._retire(slot, lost=True)
             return
         try:
@@ -344,9 +349,11 @@ class Pool(Generic[Conn]):
             waiting = len(self._waiters)
             in_use = len(self._in_use)
             failed = self._failed_attempts
-        raise PoolTimeout.after_wait(
+        error = PoolTimeout.after_wait(
             self.name, self.config.max_size, wait, waiting, in_use=in_use, connect_errors=failed
-        ) from self._last_connect_error
+        )
+        logger.warning("%s", error)
+        raise error from self._last_connect_error
 
     def _lend_locked(self, slot: _Slot[Conn]) -> None:
         conn = slot.conn
@@ -374,7 +381,7 @@ class Pool(Generic[Conn]):
         try:
             self._driver.ping(conn)
         except Exception as exc:
-            logger.info(
+            logger.warning(
                 "pool %r: a connection failed its check (%s); replacing it", self.name, exc
             )
             with self._lock:

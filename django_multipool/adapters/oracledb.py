@@ -319,9 +319,11 @@ class OracledbPoolAdapter(PoolAdapter):
             if timeout == self.config.timeout:
                 return self._checkout(started + timeout, timeout)
             return self._checkout_in_helper(timeout)
-        except (PoolTimeout, PoolClosed):
+        except (PoolTimeout, PoolClosed) as exc:
             with self._lock:
                 self._counts.requests_errors += 1
+            if isinstance(exc, PoolTimeout):
+                logger.warning("%s", exc)
             raise
         finally:
             with self._lock:
@@ -500,6 +502,11 @@ class OracledbPoolAdapter(PoolAdapter):
         conn.close()  # back to oracledb's pool
 
     def _lose(self, conn: Any) -> None:
+        logger.warning(
+            "pool %r: a connection was found broken; dropping it (a replacement opens "
+            "when needed)",
+            self.name,
+        )
         with self._lock:
             self._counts.connections_lost += 1
         self._forget_session(conn)

@@ -9,6 +9,10 @@ keep pointing at the database the settings used to name.
 After ``fork()`` the child forgets every pool it inherited without touching
 their sockets (closing them would log the parent's sessions out) and builds
 its own on first use; see :func:`_forget_inherited_pools`.
+
+Log records (logger ``django_multipool``, INFO) and the signals of
+:mod:`django_multipool.signals` tell when a pool is opened, retired or
+closed; both happen outside the lock and off the lookup's fast path.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import signals
 from ..adapter import PoolAdapter
 
 __all__ = ["PoolRegistry", "registry"]
@@ -56,6 +61,10 @@ class PoolRegistry:
         # that no finaliser ever runs I/O on them in this process.
         self._inherited: list[_Entry] = []
         self._pid = os.getpid()
+        # Set in a forked child until it opens its first pool, which logs it:
+        # nothing is logged inside the at-fork handler itself.
+        self._forked_from: int | None = None
+        self._inherited_count = 0
 
     def get(
         self, alias: str, key: tuple[Any, ...], database: str, build: Callable[[], PoolAdapter]
@@ -76,14 +85,27 @@ class PoolRegistry:
             adapter = build()
             adapter.open()
             self._entries[alias] = _Entry(_snapshot(key), adapter, database)
-        if entry is not None:
+            forked_from, self._forked_from = self._forked_from, None
+        if forked_from is not None:
             logger.info(
-                "settings of database %r changed: retiring %r for %r",
-                alias,
-                entry.adapter,
-                adapter,
+                "process %d was forked from process %d: it dropped the %d pool(s) it "
+                "inherited without closing them, and opens its own",
+                self._pid,
+                forked_from,
+                self._inherited_count,
             )
-            entry.adapter.close()
+        config = adapter.config
+        logger.info(
+            "opened %r for database %r: min_size=%d, max_size=%d, release=%r",
+            adapter,
+            alias,
+            config.min_size,
+            config.max_size,
+            config.release,
+        )
+        signals.pool_opened.send_robust(type(adapter), alias=alias, pool=adapter)
+        if entry is not None:
+            self._closed(alias, entry.adapter, signals.SETTINGS_CHANGED)
         return adapter
 
     def current(self, alias: str) -> PoolAdapter | None:
@@ -94,26 +116,32 @@ class PoolRegistry:
         with self._lock:
             entry = self._entries.pop(alias, None)
         if entry is not None:
-            entry.adapter.close()
+            self._closed(alias, entry.adapter, signals.CLOSE_POOL)
 
     def close_database(self, database: str) -> None:
         """Close every pool connected to ``database`` (before it is dropped or cloned)."""
         with self._lock:
             doomed = [alias for alias, e in self._entries.items() if e.database == database]
-            entries = [self._entries.pop(alias) for alias in doomed]
-        for entry in entries:
-            entry.adapter.close()
+            entries = [(alias, self._entries.pop(alias)) for alias in doomed]
+        for alias, entry in entries:
+            self._closed(alias, entry.adapter, signals.DATABASE_CLOSED)
 
     def close_all(self) -> None:
         with self._lock:
-            entries = list(self._entries.values())
+            entries = list(self._entries.items())
             self._entries.clear()
-        for entry in entries:
-            entry.adapter.close()
+        for alias, entry in entries:
+            self._closed(alias, entry.adapter, signals.CLOSE_ALL)
 
     def items(self) -> Iterator[tuple[str, PoolAdapter]]:
         for alias, entry in list(self._entries.items()):
             yield alias, entry.adapter
+
+    def _closed(self, alias: str, adapter: PoolAdapter, reason: str) -> None:
+        """Close a pool taken out of the map, then say so (outside the lock)."""
+        adapter.close()
+        logger.info("closed %r of database %r (%s)", adapter, alias, reason.replace("_", " "))
+        signals.pool_closed.send_robust(type(adapter), alias=alias, pool=adapter, reason=reason)
 
     def _forget_inherited_pools(self) -> None:
         # Runs in the child right after fork(), single-threaded: the parent's
@@ -122,6 +150,8 @@ class PoolRegistry:
         for entry in self._entries.values():
             entry.adapter._forget_after_fork()
         self._inherited.extend(self._entries.values())
+        if self._entries:
+            self._forked_from, self._inherited_count = self._pid, len(self._entries)
         self._entries = {}
         self._pid = os.getpid()
 
