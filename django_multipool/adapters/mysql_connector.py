@@ -28,11 +28,13 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import weakref
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import mysql.connector
-from mysql.connector.constants import CNX_POOL_ARGS, DEFAULT_CONFIGURATION
+from mysql.connector.connection import MySQLConnection
+from mysql.connector.constants import CNX_POOL_ARGS, DEFAULT_CONFIGURATION, ServerFlag
 
 from .._pool import Pool
 from ..adapter import ConnectionSetup, PoolAdapter, PoolStats
@@ -134,9 +136,11 @@ class _ConnectorDriver:
         self._setup = setup
         self._session_reset = session_reset
         self._autocommit = bool(kwargs.get("autocommit", False))
+        self._database = kwargs.get("database")
 
     def connect(self) -> Any:
         conn = mysql.connector.connect(**self._kwargs)
+        _track_server_status(conn)
         if self._setup is not None:
             try:
                 self._setup(conn)
@@ -157,6 +161,10 @@ class _ConnectorDriver:
         # An idle MySQL connection never has anything to read: readable means
         # the server closed it (KILL, wait_timeout, restart) or the protocol
         # is out of step. One poll() syscall, no round trip.
+        if conn.unread_result:
+            # Rows the borrower left unread make it readable: reset() reads
+            # them, and fails (discarding the connection) if it is broken.
+            return False
         sock = getattr(getattr(conn, "_socket", None), "sock", None)
         if sock is None:
             return True
@@ -189,13 +197,48 @@ class _ConnectorDriver:
             conn._autocommit = self._autocommit
             if not conn.cmd_reset_connection():
                 raise RuntimeError("the server refused COM_RESET_CONNECTION")
+            if self._database:
+                # COM_RESET_CONNECTION keeps the current database: a borrower's
+                # USE would send the next one's queries to another database.
+                conn.cmd_init_db(self._database)
             if self._setup is not None:
                 self._setup(conn)
-        elif conn.in_transaction:
+            return
+        if conn.in_transaction:
             conn.rollback()
+        status = getattr(conn, "_multipool_server_status", None)
+        if status is not None and bool(status & ServerFlag.STATUS_AUTOCOMMIT) != self._autocommit:
+            # A borrower switched autocommit with SQL ("SET autocommit = 0"),
+            # which the connector's cached flag does not see, and Django's next
+            # request trusts that flag: its writes would run in a transaction
+            # nobody commits. Restored here, a round trip only in that case.
+            conn.autocommit = self._autocommit
 
     def abandon(self, conn: Any) -> None:
         abandon_connection(conn)
+
+
+def _track_server_status(conn: Any) -> None:
+    """Keep the status flags of every OK and EOF packet in ``_multipool_server_status``.
+
+    The connector keeps only "in transaction" and "more results" of them;
+    the autocommit flag tells the pool, with no round trip, whether the
+    session is still in the mode the connector believes it is in. The
+    connection keeps its class (the driver's own object, no subclass); the
+    hook holds it weakly, so that a connection its borrower drops is freed
+    at once, as the pool's dropped-connection notice expects.
+    """
+    if type(conn) is not MySQLConnection:
+        return  # pragma: no cover - the pool always asks for the pure protocol
+    handle = MySQLConnection._handle_server_status
+    ref: weakref.ref[Any] = weakref.ref(conn)
+
+    def track(flags: int) -> None:
+        owner: Any = ref()  # alive: it is the connection calling
+        owner._multipool_server_status = flags
+        handle(owner, flags)
+
+    conn._handle_server_status = track  # type: ignore[method-assign]  # this instance's only
 
 
 def abandon_connection(conn: Any) -> None:

@@ -10,12 +10,31 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..servers import TEST_DATABASE, Server
 
 
+@dataclass(frozen=True)
+class SessionState:
+    """One kind of state a borrower can leave in a server session, and how to see it.
+
+    ``prepare`` runs first on the probe's own connection (in the test
+    database), ``leave`` in the borrower's session, ``read`` in the session
+    the next borrower gets. An error from ``read`` counts as a value (a
+    prepared statement or temporary table that is gone makes it fail).
+    """
+
+    leave: tuple[str, ...]
+    read: str
+    prepare: tuple[str, ...] = ()
+
+
 class Probe(ABC):
+    #: Every kind of session state that ``reset="session"`` must wipe, by name
+    #: (tests/reliability/test_isolation.py runs one test per kind).
+    session_states: ClassVar[dict[str, SessionState]] = {}
     #: SQL returning an id of the server session that runs it.
     backend_id_sql: ClassVar[str]
     #: SQL that sets session state a reset must remove, and SQL reading it back.

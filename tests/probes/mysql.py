@@ -6,10 +6,65 @@ from typing import Any, ClassVar
 
 from ..servers import TEST_DATABASE
 from . import Probe as BaseProbe
+from . import SessionState
 
 
 class Probe(BaseProbe):
     backend_id_sql = "SELECT CONNECTION_ID()"
+    session_states: ClassVar[dict[str, SessionState]] = {
+        "settings": SessionState(
+            leave=(
+                "SET SESSION wait_timeout = 12345",
+                "SET SESSION sql_select_limit = 7",
+                "SET SESSION foreign_key_checks = 0",
+                "SET SESSION sql_mode = 'ANSI'",
+                "SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            ),
+            # tx_isolation is MariaDB's name (MySQL 8 has transaction_isolation).
+            read="SELECT @@session.wait_timeout, @@session.sql_select_limit,"
+            " @@session.foreign_key_checks, @@session.sql_mode, @@session.tx_isolation",
+        ),
+        "time_zone": SessionState(
+            leave=("SET time_zone = '+05:00'",), read="SELECT @@session.time_zone"
+        ),
+        "character_set": SessionState(
+            leave=("SET NAMES latin1",),
+            read="SELECT @@character_set_client, @@character_set_results, @@collation_connection",
+        ),
+        "autocommit": SessionState(leave=("SET autocommit = 0",), read="SELECT @@autocommit"),
+        "user_variables": SessionState(
+            leave=("SET @multipool_leak = 'yes'", "SET @multipool_leak2 = 42"),
+            read="SELECT @multipool_leak, @multipool_leak2",
+        ),
+        "current_database": SessionState(
+            leave=("USE information_schema",), read="SELECT DATABASE()"
+        ),
+        # MariaDB 10.11 lists temporary tables nowhere: reading one fails once it is gone.
+        "temp_table": SessionState(
+            leave=("CREATE TEMPORARY TABLE multipool_leak_tmp (x int)",),
+            read="SELECT COUNT(*) FROM multipool_leak_tmp",
+        ),
+        "prepared_statement": SessionState(
+            leave=("PREPARE multipool_leak_stmt FROM 'SELECT 1'",),
+            read="EXECUTE multipool_leak_stmt",
+        ),
+        "named_lock": SessionState(
+            leave=("SELECT GET_LOCK('multipool_leak', 0)",),
+            read="SELECT IS_USED_LOCK('multipool_leak') = CONNECTION_ID()",
+        ),
+        # A session holding LOCK TABLES may read only the tables it locked.
+        "table_lock": SessionState(
+            prepare=(
+                "CREATE TABLE IF NOT EXISTS multipool_leak_locked (x int)",
+                "CREATE TABLE IF NOT EXISTS multipool_leak_other (x int)",
+            ),
+            leave=("LOCK TABLES multipool_leak_locked READ",),
+            read="SELECT COUNT(*) FROM multipool_leak_other",
+        ),
+        "last_insert_id": SessionState(
+            leave=("SELECT LAST_INSERT_ID(4242)",), read="SELECT LAST_INSERT_ID()"
+        ),
+    }
     # Temporary tables are session state too, but MariaDB 10.11 lists them
     # nowhere a query could count them: tests/vendors/test_mysql_pool.py
     # checks them by selecting from one.

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from ..servers import TEST_DATABASE
 from . import Probe as BaseProbe
+from . import SessionState
 
 # "ORA-00031: session marked for kill": the kill is pending, which is enough.
 _MARKED_FOR_KILL = "ORA-00031"
@@ -19,6 +20,36 @@ _MARKED_FOR_KILL = "ORA-00031"
 
 class Probe(BaseProbe):
     backend_id_sql = "SELECT SYS_CONTEXT('USERENV', 'SID') FROM DUAL"
+    session_states: ClassVar[dict[str, SessionState]] = {
+        "settings": SessionState(
+            leave=(
+                "ALTER SESSION SET NLS_SORT = 'GERMAN'",
+                "ALTER SESSION SET NLS_DATE_FORMAT = 'YYYY'",
+            ),
+            read="SELECT (SELECT value FROM nls_session_parameters WHERE parameter = 'NLS_SORT'),"
+            " (SELECT value FROM nls_session_parameters WHERE parameter = 'NLS_DATE_FORMAT')"
+            " FROM DUAL",
+        ),
+        "time_zone": SessionState(
+            leave=("ALTER SESSION SET TIME_ZONE = 'Asia/Tokyo'",),
+            read="SELECT SESSIONTIMEZONE FROM DUAL",
+        ),
+        "client_identifier": SessionState(
+            leave=("BEGIN DBMS_SESSION.SET_IDENTIFIER('multipool_leak'); END;",),
+            read="SELECT SYS_CONTEXT('USERENV', 'CLIENT_IDENTIFIER') FROM DUAL",
+        ),
+        "current_schema": SessionState(
+            leave=("ALTER SESSION SET CURRENT_SCHEMA = SYSTEM",),
+            read="SELECT SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA') FROM DUAL",
+        ),
+        "temp_table": SessionState(
+            leave=(
+                "CREATE PRIVATE TEMPORARY TABLE ora$ptt_multipool_leak (x INT)"
+                " ON COMMIT PRESERVE DEFINITION",
+            ),
+            read="SELECT COUNT(*) FROM user_private_temp_tables",
+        ),
+    }
     session_state_set: ClassVar[list[str]] = [
         "ALTER SESSION SET NLS_SORT = 'GERMAN'",
         "BEGIN DBMS_SESSION.SET_IDENTIFIER('multipool_leak'); END;",

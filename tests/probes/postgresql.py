@@ -6,10 +6,66 @@ from typing import Any, ClassVar
 
 from ..servers import TEST_DATABASE
 from . import Probe as BaseProbe
+from . import SessionState
 
 
 class Probe(BaseProbe):
     backend_id_sql = "SELECT pg_backend_pid()"
+    session_states: ClassVar[dict[str, SessionState]] = {
+        "settings": SessionState(
+            leave=(
+                "SET statement_timeout = 12345",
+                "SET application_name = 'multipool_leak'",
+                "SET search_path = pg_catalog",
+                "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            ),
+            read="SELECT current_setting('statement_timeout'),"
+            " current_setting('application_name'), current_setting('search_path'),"
+            " current_setting('default_transaction_isolation')",
+        ),
+        "time_zone": SessionState(
+            leave=("SET TIME ZONE 'Asia/Tokyo'",), read="SELECT current_setting('TimeZone')"
+        ),
+        # PostgreSQL's user variables are custom settings; a reset leaves an
+        # empty placeholder behind, hence the coalesce.
+        "session_variables": SessionState(
+            leave=(
+                "SET multipool.leak = 'yes'",
+                "SELECT set_config('multipool.leak2', 'yes', false)",
+            ),
+            read="SELECT coalesce(current_setting('multipool.leak', true), ''),"
+            " coalesce(current_setting('multipool.leak2', true), '')",
+        ),
+        "role": SessionState(
+            leave=("SET ROLE pg_monitor",), read="SELECT current_user, session_user"
+        ),
+        "temp_table": SessionState(
+            leave=("CREATE TEMP TABLE multipool_leak_tmp (x int)",),
+            read="SELECT to_regclass('pg_temp.multipool_leak_tmp') IS NOT NULL",
+        ),
+        "prepared_statement": SessionState(
+            leave=("PREPARE multipool_leak_stmt AS SELECT 1",),
+            read="SELECT count(*) FROM pg_prepared_statements WHERE name = 'multipool_leak_stmt'",
+        ),
+        "cursor_with_hold": SessionState(
+            leave=("DECLARE multipool_leak_cur CURSOR WITH HOLD FOR SELECT 1",),
+            read="SELECT count(*) FROM pg_cursors WHERE name = 'multipool_leak_cur'",
+        ),
+        "advisory_lock": SessionState(
+            leave=("SELECT pg_advisory_lock(770077)",),
+            read="SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND pid = pg_backend_pid() AND objid = 770077",
+        ),
+        "listen": SessionState(
+            leave=("LISTEN multipool_leak",),
+            read="SELECT count(*) FROM pg_listening_channels() c WHERE c = 'multipool_leak'",
+        ),
+        "sequence_currval": SessionState(
+            prepare=("CREATE SEQUENCE IF NOT EXISTS multipool_leak_seq",),
+            leave=("SELECT nextval('multipool_leak_seq')",),
+            read="SELECT currval('multipool_leak_seq') IS NOT NULL",
+        ),
+    }
     session_state_set: ClassVar[list[str]] = [
         "SET statement_timeout = 12345",
         "CREATE TEMP TABLE multipool_leak (x int)",
