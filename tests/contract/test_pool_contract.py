@@ -357,3 +357,24 @@ def test_a_connection_given_back_twice_is_refused_and_the_cap_holds(
     pool.release(conn)
     assert wait_until(lambda: probe.count_connections() <= 1)
     assert pool.checked_out == 0
+
+
+def test_the_most_recently_returned_connection_is_handed_out_first(
+    vendor: str, make_pool: Any, probe: Probe
+) -> None:
+    if vendor == "oracle":
+        pytest.skip("python-oracledb's own pool chooses which session to hand out")
+    pool = make_pool(min_size=3, max_size=3)
+    held = [pool.acquire() for _ in range(3)]
+    ids = [backend_id(conn, probe) for conn in held]
+    for conn in held:  # returned oldest first: the last one in is the hottest
+        pool.release(conn)
+    for _ in range(5):  # one statement after another keeps one hot session
+        conn = pool.acquire()
+        assert backend_id(conn, probe) == ids[-1]
+        pool.release(conn)
+    # The others are not starved for good: taking all three gives all three.
+    again = [pool.acquire() for _ in range(3)]
+    assert sorted(map(str, (backend_id(c, probe) for c in again))) == sorted(map(str, ids))
+    for conn in again:
+        pool.release(conn)
