@@ -37,7 +37,10 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 
 def _install(session: nox.Session, django: str, *groups: str) -> None:
     session.install(
-        "-e", ".[all]", f"django~={django}.0", *nox.project.dependency_groups(PYPROJECT, *groups)
+        "-e",
+        ".[all,prometheus]",
+        f"django~={django}.0",
+        *nox.project.dependency_groups(PYPROJECT, *groups),
     )
 
 
