@@ -46,8 +46,9 @@ _COLUMNS: list[tuple[str, Any]] = [
 
 _LEGEND = (
     "size: connections open or being opened; in use: lent out now; waited: requests that had to "
-    "wait; failed: requests that timed out or were refused (max_waiting); opened / open "
-    "errors: connection attempts that succeeded / failed; lost: connections found broken; "
+    "wait; failed: requests that timed out or were refused (max_waiting); opened: "
+    "connections opened; open errors: failed connection attempts; lost: connections found "
+    "broken; "
     "leaks: loans held past leak_timeout; reclaimed: loans taken back from ended threads. "
     "Counters count since the pool was opened."
 )
@@ -137,14 +138,14 @@ class Command(BaseCommand):
     ) -> None:
         if verbosity >= 1:
             how = (
-                "This command opened each of them and took and returned one connection"
+                "this command opened each one and took and returned one connection"
                 if connected
-                else "Only pools already open in this process are shown (--no-connect)"
+                else "only those already open (--no-connect)"
             )
             self.stdout.write(
-                f"Pools of this process (pid {os.getpid()}). {how}. A running server's pools "
-                f"are in its own worker processes, which this command cannot see: use the "
-                f"Prometheus collector or a status view (docs/monitoring.md)."
+                f"Pools of this process (pid {os.getpid()}): {how}.\n"
+                f"A running server's pools live in its worker processes, which this command "
+                f"cannot see: see docs/monitoring.md (Prometheus collector, status view)."
             )
         if statuses:
             rows = [[heading for heading, _ in _COLUMNS]]
