@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import sys
+import threading
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -219,6 +221,9 @@ class PoolConfig:
     #: Passed verbatim to the driver's pool; validated by the adapter and the driver.
     driver_options: Mapping[str, Any] = dataclasses.field(
         default_factory=dict,
+        # Not in repr: it may hold a password (mysql-connector takes connect()
+        # arguments here) and values whose repr fails.
+        repr=False,
         metadata={
             "unit": "none",
             "edge": (
@@ -259,12 +264,13 @@ class PoolConfig:
             options = value
         else:
             raise PoolConfigError(
-                f"{where} must be True or a dict of pool options, not {value!r}. "
+                f"{where} must be True or a dict of pool options, not {_shown(value)}. "
                 f"Use False to turn pooling off for this alias."
             )
-        if conn_max_age != 0:
+        max_age = _plain(conn_max_age)
+        if not (isinstance(max_age, int | float) and max_age == 0):
             raise PoolConfigError(
-                f"DATABASES[{alias!r}]['CONN_MAX_AGE'] is {conn_max_age!r}, but a pool "
+                f"DATABASES[{alias!r}]['CONN_MAX_AGE'] is {_shown(conn_max_age)}, but a pool "
                 f"replaces persistent connections: set CONN_MAX_AGE to 0 and use "
                 f"{where}['max_lifetime'] to limit how long a connection lives."
             )
@@ -301,8 +307,9 @@ class PoolConfig:
 
 
 def _check_key(key: object, where: str) -> str:
+    key = _plain(key)
     if not isinstance(key, str):
-        raise PoolConfigError(f"{where} has a key {key!r} that is not a string.")
+        raise PoolConfigError(f"{where} has a key {_shown(key)} that is not a string.")
     if key in _PARSERS:
         return key
     valid = ", ".join(sorted(_PARSERS))
@@ -324,6 +331,42 @@ def _check_key(key: object, where: str) -> str:
     raise PoolConfigError(f"{where} has an unknown key {key!r}. {hint} Valid keys: {valid}.")
 
 
+# Sizes beyond this are no size at all; durations beyond this overflow
+# Python's waits (OverflowError in acquire() or in a pool's timer thread).
+_MAX_INT = sys.maxsize
+_MAX_SECONDS = threading.TIMEOUT_MAX
+
+
+def _plain(value: object) -> object:
+    """The builtin value inside a subclass of str, int or float (IntEnum, SafeString...).
+
+    Settings are user input: from here on nothing a subclass overrides
+    (``__eq__``, ``__hash__``, ``__lt__``, ``__float__``, ``__repr__``) runs
+    while the value is compared, converted or printed.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    return value
+
+
+def _shown(value: object) -> str:
+    """``repr(value)`` for an error message, whatever the value."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        # repr() of an int past 4,300 digits raises ValueError.
+        return f"{'-' if value < 0 else ''}an integer of {abs(value).bit_length()} bits"
+    try:
+        text = repr(value)
+    except Exception:
+        return f"a {type(value).__name__} whose repr() fails"
+    return text if len(text) <= 100 else f"{text[:97]}..."
+
+
 def _is_number(value: object) -> bool:
     # bool is an int subclass; True as a size or a duration is always a mistake.
     return isinstance(value, int | float) and not isinstance(value, bool)
@@ -331,13 +374,16 @@ def _is_number(value: object) -> bool:
 
 def _int_at_least(minimum: int) -> Any:
     def parse(value: object, where: str) -> int:
+        value = _plain(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise PoolConfigError(
-                f"{where} must be a whole number >= {minimum}, not {value!r} "
+                f"{where} must be a whole number >= {minimum}, not {_shown(value)} "
                 f"({type(value).__name__})."
             )
         if value < minimum:
-            raise PoolConfigError(f"{where} must be >= {minimum}, not {value}.")
+            raise PoolConfigError(f"{where} must be >= {minimum}, not {_shown(value)}.")
+        if value > _MAX_INT:
+            raise PoolConfigError(f"{where} must be <= {_MAX_INT}, not {_shown(value)}.")
         return value
 
     return parse
@@ -347,28 +393,46 @@ def _seconds(*, allow_none: bool) -> Any:
     def parse(value: object, where: str) -> float | None:
         if value is None and allow_none:
             return None
+        value = _plain(value)
         if not _is_number(value):
             allowed = "a number of seconds > 0" + (" or None (never)" if allow_none else "")
             raise PoolConfigError(
-                f"{where} must be {allowed}, not {value!r} ({type(value).__name__})."
+                f"{where} must be {allowed}, not {_shown(value)} ({type(value).__name__})."
             )
-        seconds = float(value)  # type: ignore[arg-type]
+        seconds = _float(value)
+        hint = " Use None for 'never'." if allow_none else ""
         if math.isnan(seconds) or seconds <= 0 or math.isinf(seconds):
-            hint = " Use None for 'never'." if allow_none else ""
-            raise PoolConfigError(f"{where} must be a finite number > 0, not {value!r}.{hint}")
+            raise PoolConfigError(
+                f"{where} must be a finite number > 0, not {_shown(value)}.{hint}"
+            )
+        if seconds > _MAX_SECONDS:
+            raise PoolConfigError(
+                f"{where} must be at most {_MAX_SECONDS:.0f} s, the longest wait Python's "
+                f"threading allows, not {_shown(value)}.{hint}"
+            )
         return seconds
 
     return parse
 
 
+def _float(value: object) -> float:
+    """A number as a float; inf for an int too large for one (refused by the callers)."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return math.inf
+
+
 def _parse_check(value: object, where: str) -> bool | float:
+    value = _plain(value)
     if isinstance(value, bool):
         return value
     if _is_number(value):
-        seconds = float(value)  # type: ignore[arg-type]
+        seconds = _float(value)
         if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
             raise PoolConfigError(
-                f"{where} must be True, False or a number of idle seconds >= 0, not {value!r}."
+                f"{where} must be True, False or a number of idle seconds >= 0, "
+                f"not {_shown(value)}."
             )
         return seconds
     if callable(value):
@@ -378,51 +442,65 @@ def _parse_check(value: object, where: str) -> bool | float:
             f"each vendor's adapter runs its own cheapest check."
         )
     raise PoolConfigError(
-        f"{where} must be True, False or a number of idle seconds >= 0, not {value!r}."
+        f"{where} must be True, False or a number of idle seconds >= 0, not {_shown(value)}."
     )
 
 
+def _close_match(value: object, choices: tuple[str, ...]) -> str:
+    close = (
+        difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
+        if isinstance(value, str)
+        else []
+    )
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
 def _parse_reset(value: object, where: str) -> ResetMode:
-    if value in RESET_MODES:
+    value = _plain(value)
+    if isinstance(value, str) and value in RESET_MODES:
         return value
-    close = difflib.get_close_matches(str(value), RESET_MODES, n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
     raise PoolConfigError(
         f"{where} must be 'rollback' (roll back an open transaction on return) or "
-        f"'session' (also reset all session state), not {value!r}.{hint}"
+        f"'session' (also reset all session state), not {_shown(value)}."
+        f"{_close_match(value, RESET_MODES)}"
     )
 
 
 def _parse_release(value: object, where: str) -> ReleaseMode:
-    if value in RELEASE_MODES:
+    value = _plain(value)
+    if isinstance(value, str) and value in RELEASE_MODES:
         return value
-    close = difflib.get_close_matches(str(value), RELEASE_MODES, n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
     raise PoolConfigError(
         f"{where} must be 'request' (give the connection back when Django closes it) or "
         f"'transaction' (give it back after each statement or transaction), "
-        f"not {value!r}.{hint}"
+        f"not {_shown(value)}.{_close_match(value, RELEASE_MODES)}"
     )
 
 
 def _parse_name(value: object, where: str) -> str | None:
     if value is None:
         return None
+    value = _plain(value)
     if not isinstance(value, str) or not value.strip():
-        raise PoolConfigError(f"{where} must be a non-empty string or None, not {value!r}.")
+        raise PoolConfigError(f"{where} must be a non-empty string or None, not {_shown(value)}.")
     return value
 
 
 def _parse_driver_options(value: object, where: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
+        # The type only: a misplaced value here may well hold a password.
         raise PoolConfigError(
-            f"{where} must be a dict of options for the driver's pool, not {value!r}."
+            f"{where} must be a dict of options for the driver's pool, "
+            f"not a {type(value).__name__}."
         )
-    for key in value:
-        if not isinstance(key, str):
-            raise PoolConfigError(f"{where} has a key {key!r} that is not a string.")
+    options = {}
+    for key, option in value.items():
+        plain = _plain(key)
+        if not isinstance(plain, str):
+            raise PoolConfigError(f"{where} has a key {_shown(key)} that is not a string.")
+        options[plain] = option
     # A private copy: the settings dict may be mutated later by the user or Django.
-    return dict(value)
+    return options
 
 
 _PARSERS: dict[str, Any] = {
