@@ -23,9 +23,11 @@ What differs from Django's built-in pools, on purpose:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
+from django.db.backends import utils as backend_utils
 from django.db.backends.base.base import NO_DB_ALIAS
 from django.utils.asyncio import async_unsafe
 from django.utils.functional import cached_property
@@ -52,7 +54,41 @@ __all__ = [
     "PooledDatabaseCreationMixin",
     "PooledDatabaseFeaturesMixin",
     "PooledDatabaseWrapperMixin",
+    "ReleasingCursorDebugWrapper",
+    "ReleasingCursorMixin",
+    "ReleasingCursorWrapper",
 ]
+
+
+class ReleasingCursorMixin:
+    """Mixed into a CursorWrapper class: closing the last open cursor of a
+    release="transaction" session may give the connection back.
+
+    Every way Django ends a cursor goes through close(): ``with cursor:``
+    (CursorWrapper.__exit__), the ORM's ``cursor.close()`` after fetching,
+    and ``cursor_iter``'s ``finally`` for chunked iterators and server-side
+    cursors. A cursor never closed keeps the connection until close().
+    """
+
+    cursor: Any
+    db: Any
+    _counted_in: int | None
+
+    def close(self) -> Any:
+        try:
+            return self.cursor.close()
+        finally:
+            generation, self._counted_in = self._counted_in, None
+            if generation is not None:  # not closed before
+                self.db._cursor_closed(generation)
+
+
+class ReleasingCursorWrapper(ReleasingCursorMixin, backend_utils.CursorWrapper):
+    """Django's CursorWrapper, counted in a release="transaction" session."""
+
+
+class ReleasingCursorDebugWrapper(ReleasingCursorMixin, backend_utils.CursorDebugWrapper):
+    """Django's CursorDebugWrapper (DEBUG, assertNumQueries), counted likewise."""
 
 
 class PooledDatabaseWrapperMixin(_WrapperBase):
@@ -63,6 +99,14 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
     """
 
     pool_adapter_class: ClassVar[type[PoolAdapter]]
+    #: release="transaction" counts open cursors: each CursorWrapper class the
+    #: backend's make_cursor()/make_debug_cursor() return → its subclass whose
+    #: close() may release the connection. A backend with its own wrapper
+    #: classes (PostgreSQL's debug wrapper) adds them.
+    releasing_cursor_classes: ClassVar[Mapping[type, type]] = {
+        backend_utils.CursorWrapper: ReleasingCursorWrapper,
+        backend_utils.CursorDebugWrapper: ReleasingCursorDebugWrapper,
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -156,6 +200,13 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
             adapter.release(connection)
 
     def connect(self) -> None:
+        # Reached through Django's ensure_connection() (not overridden: a
+        # backend's own ensure_connection() would break code that patches
+        # Django's, e.g. Django's test_utils tests). A session that released
+        # its connection between statements takes one again, cheaply.
+        if self._released_to is not None:
+            self._lease_again(self._released_to)
+            return
         # Not releasing while connect() runs (its set_autocommit() would):
         # init_connection_state() and connection_created receivers get the
         # connection they expect. The session's mode is its pool's.
@@ -165,15 +216,6 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         self._release_per_statement = (
             adapter is not None and adapter.config.release == "transaction"
         )
-
-    @async_unsafe
-    def ensure_connection(self) -> None:
-        # Request mode's path when connected is Django's: one None check.
-        if self.connection is None:
-            if self._released_to is not None:
-                self._lease_again(self._released_to)
-            else:
-                super().ensure_connection()
 
     @async_unsafe
     def close(self) -> None:
@@ -194,7 +236,24 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         if self.connection is None and self._released_to is not None:
             self.close()
             return
+        if self._pool_adapter is not None and self.connection is not None:
+            # Django would close it too, but after an error it first asks
+            # is_usable(), a round trip that a stalled server never answers,
+            # in the thread ending the request. The pool deals with a broken
+            # connection when it comes back (bounded).
+            self.health_check_done = False
+            self.close()
+            return
         super().close_if_unusable_or_obsolete()
+
+    def is_usable(self) -> bool:
+        # A connection given back to the pool (_close(), or released between
+        # statements) is not this wrapper's to test; Django's MySQL and
+        # Oracle versions would call ping() on None (Django's
+        # backends.tests.BackendTestCase.test_is_usable_after_database_disconnects).
+        if self.connection is None:
+            return False
+        return bool(super().is_usable())
 
     def get_autocommit(self) -> bool:
         if self.connection is None and self._released_to is not None:
@@ -261,20 +320,20 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
     def _lease_again(self, adapter: PoolAdapter) -> None:
         """Take a connection for a session that released its own.
 
-        Not connect(): the session's settings were checked, its
+        Not Django's connect(): the session's settings were checked, its
         connection_created signal sent and init_connection_state() run (the
         per-connection part of which every vendor does in the pool's setup
         callback) at its first checkout. What is left is what Django's
-        get_new_connection() does to each connection, without I/O.
+        get_new_connection() does to each connection, without I/O. Driver
+        errors are wrapped by ensure_connection(), the caller of connect().
         """
         try:
-            with self.wrap_database_errors:
-                connection = adapter.acquire()
+            connection = adapter.acquire()
         except PoolClosed:
             # Retired meanwhile (settings changed, test database dropped):
             # a new session, through Django's connect().
             self._released_to = None
-            super().ensure_connection()
+            self.connect()
             return
         self._released_to = None
         self.connection, self._pool_adapter = connection, adapter
@@ -291,15 +350,18 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
             raise
 
     def _track_cursor(self, wrapper: Any) -> None:
-        # The vendor's own CursorWrapper class (PostgreSQL's debug wrapper has
-        # copy(), MySQL's none), with close() counting: a subclass made once
-        # per class, swapped in without copying the wrapper.
-        cls = type(wrapper)
-        tracked = _tracking_classes.get(cls)
-        if tracked is None:
-            tracked = _tracking_classes[cls] = type(cls.__name__, (_ReleasingCursor, cls), {})
+        # The wrapper the vendor made (PostgreSQL's debug wrapper has copy(),
+        # others not) becomes its declared releasing subclass in place: no
+        # copy, and every attribute it was made with stays.
+        try:
+            wrapper.__class__ = self.releasing_cursor_classes[type(wrapper)]
+        except KeyError:
+            raise TypeError(
+                f"{type(self).__qualname__}.releasing_cursor_classes has no class for "
+                f"{type(wrapper).__qualname__}: declare one (ReleasingCursorMixin first, "
+                f"then {type(wrapper).__qualname__}) for release='transaction'."
+            ) from None
         wrapper._counted_in = self._cursor_generation
-        wrapper.__class__ = tracked
         self._open_cursors += 1
 
     def _cursor_closed(self, generation: int) -> None:
@@ -371,32 +433,6 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         self.run_on_commit = []
 
 
-class _ReleasingCursor:
-    """Mixed into a CursorWrapper class: closing the last open cursor of a
-    release="transaction" session may give the connection back.
-
-    Every way Django ends a cursor goes through close(): ``with cursor:``
-    (CursorWrapper.__exit__), the ORM's ``cursor.close()`` after fetching,
-    and ``cursor_iter``'s ``finally`` for chunked iterators and server-side
-    cursors. A cursor never closed keeps the connection until close().
-    """
-
-    cursor: Any
-    db: Any
-    _counted_in: int | None
-
-    def close(self) -> Any:
-        try:
-            return self.cursor.close()
-        finally:
-            generation, self._counted_in = self._counted_in, None
-            if generation is not None:  # not closed before
-                self.db._cursor_closed(generation)
-
-
-_tracking_classes: dict[type, type] = {}
-
-
 class PooledDatabaseCreationMixin(_CreationBase):
     """Close every pool on a test database before it is cloned or dropped."""
 
@@ -412,18 +448,58 @@ class PooledDatabaseCreationMixin(_CreationBase):
 
 
 class PooledDatabaseFeaturesMixin(_FeaturesBase):
-    """Declare the Django tests that cannot apply to a pooled connection."""
+    """Declare the tests of Django's own suite that cannot apply to a pooled connection.
+
+    Django's ``runtests.py`` skips what ``django_test_skips`` lists (reason →
+    test labels) and marks ``django_test_expected_failures``, as it does for
+    third-party backends. Ours adds, to Django's own lists for the vendor:
+    :meth:`pooled_test_skips` while the pool is on, and
+    :meth:`transaction_release_test_skips` too with ``release="transaction"``.
+    Vendor features extend both. Only what is inherent to pooling belongs
+    here, each with a one-line reason; docs/internals/django-test-suite.md
+    lists them all.
+    """
+
+    def pooled_test_skips(self) -> dict[str, set[str]]:
+        """Django tests that cannot apply while the pool is on, whatever the release mode."""
+        return {
+            "The pool validates connections on checkout (OPTIONS['pool']['check']), "
+            "not per request": {
+                "backends.base.test_base.ConnectionHealthChecksTests.test_health_checks_enabled",
+                "backends.base.test_base.ConnectionHealthChecksTests."
+                "test_set_autocommit_health_checks_enabled",
+            },
+        }
+
+    def transaction_release_test_skips(self) -> dict[str, set[str]]:
+        """Django tests that cannot apply with ``release="transaction"``.
+
+        Each relies on a session outliving the statement that made it, which
+        this mode does not promise (docs/release-modes.md).
+        """
+        return {
+            "Reads connection.connection after the cursor closed; with release='transaction' "
+            "it is back in the pool by then": {
+                "backends.tests.ThreadTests.test_default_connection_thread_local",
+            },
+            "Runs a query inside a patched ensure_connection() and expects the connection to "
+            "be held after that query's cursor closed; release='transaction' gives it back": {
+                "test_utils.tests.AssertNumQueriesUponConnectionTests."
+                "test_ignores_connection_configuration_queries",
+            },
+        }
 
     @cached_property
     def django_test_skips(self) -> dict[str, set[str]]:  # type: ignore[override]
-        skips: dict[str, set[str]] = dict(super().django_test_skips)
+        skips = {reason: set(tests) for reason, tests in super().django_test_skips.items()}
         if getattr(self.connection, "pool_enabled", False):
-            skips.setdefault("The pool validates connections on checkout", set()).update(
-                {
-                    "backends.base.test_base.ConnectionHealthChecksTests."
-                    "test_health_checks_enabled",
-                    "backends.base.test_base.ConnectionHealthChecksTests."
-                    "test_set_autocommit_health_checks_enabled",
-                }
-            )
+            _merge_skips(skips, self.pooled_test_skips())
+            config: PoolConfig = getattr(self.connection, "pool_config")  # noqa: B009
+            if config.release == "transaction":
+                _merge_skips(skips, self.transaction_release_test_skips())
         return skips
+
+
+def _merge_skips(into: dict[str, set[str]], skips: dict[str, set[str]]) -> None:
+    for reason, tests in skips.items():
+        into.setdefault(reason, set()).update(tests)

@@ -38,11 +38,15 @@ from mysql.connector.django import base, creation
 from ...adapter import ConnectionSetup
 from ...adapters.mysql_connector import MySQLConnectorPoolAdapter, abandon_connection
 from ..mixins import PooledDatabaseCreationMixin, PooledDatabaseWrapperMixin
+from .cursor import CursorWrapper
 from .features import DatabaseFeatures
+from .introspection import DatabaseIntrospection
 from .operations import DatabaseOperations
+from .schema import DatabaseSchemaEditor
 
 # Django's own (django/db/backends/mysql/base.py, which imports MySQLdb).
 server_version_re = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{1,2})")
+DEFAULT_ISOLATION_LEVEL = "read committed"
 
 
 # What MySQLConnection.cursor() picks for the connection's (buffered, raw) options.
@@ -93,7 +97,9 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
     pool_adapter_class = MySQLConnectorPoolAdapter
     creation_class = DatabaseCreation
     features_class = DatabaseFeatures
+    introspection_class = DatabaseIntrospection
     ops_class = DatabaseOperations
+    SchemaEditorClass = DatabaseSchemaEditor  # type: ignore[assignment]  # Django's, not the connector's
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -156,6 +162,12 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
     def get_connection_params(self) -> dict[str, Any]:
         params: dict[str, Any] = super().get_connection_params()
         params.pop("pool", None)  # ours, not a connect() argument
+        if "isolation_level" not in self.settings_dict["OPTIONS"]:
+            # Django's own MySQL backend's default; the connector's is the
+            # server's (REPEATABLE READ), which Django's tests and users
+            # switching ENGINE do not expect (backends.mysql.tests.
+            # IsolationLevelTests.test_default_isolation_level).
+            self.isolation_level = DEFAULT_ISOLATION_LEVEL
         params.setdefault("converter_class", DjangoMySQLConverter)
         if self.pool_enabled:
             for key in CNX_POOL_ARGS:
@@ -186,7 +198,7 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
         # connection, run once per physical connection instead; values
         # captured so the pool holds no reference to this wrapper.
         statements = ["SET SQL_AUTO_IS_NULL = 0"]  # a no-op where already 0
-        level = self.settings_dict["OPTIONS"].get("isolation_level")
+        level = self.settings_dict["OPTIONS"].get("isolation_level", DEFAULT_ISOLATION_LEVEL)
         if level:
             # Validated by get_connection_params(), which built the pool's kwargs.
             statements.append(f"SET SESSION TRANSACTION ISOLATION LEVEL {level.upper()}")
@@ -214,14 +226,14 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
     def create_cursor(self, name: Any = None) -> Any:
         connection = self.connection
         if type(connection) is not MySQLConnection:
-            return super().create_cursor(name)
+            return CursorWrapper(connection.cursor())
         # MySQLConnection.cursor() sends a COM_PING before handing out each
         # cursor, and Django makes a cursor per query: every query would cost
         # two round trips. The same cursor, built without the ping; a dead
         # connection still fails, at execute().
         connection.handle_unread_result()
         options = (bool(connection._buffered), bool(connection._raw))
-        return base.CursorWrapper(_CURSOR_CLASSES[options](connection))
+        return CursorWrapper(_CURSOR_CLASSES[options](connection))
 
     def _forget_inherited_connection(self) -> None:
         # Also for unpooled connections: dropping one would let its socket's

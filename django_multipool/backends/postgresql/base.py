@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.backends.postgresql import base, creation, features
+from django.db.backends.postgresql import base, creation
 from django.db.backends.postgresql.psycopg_any import IsolationLevel, is_psycopg3
 
 from ...adapter import ConnectionSetup
 from ...adapters.psycopg import PsycopgPoolAdapter
 from ..mixins import (
     PooledDatabaseCreationMixin,
-    PooledDatabaseFeaturesMixin,
     PooledDatabaseWrapperMixin,
+    ReleasingCursorMixin,
 )
+from .features import DatabaseFeatures
 
 if not is_psycopg3:
     raise ImproperlyConfigured(
@@ -29,14 +30,18 @@ class DatabaseCreation(PooledDatabaseCreationMixin, creation.DatabaseCreation):
     pass
 
 
-class DatabaseFeatures(PooledDatabaseFeaturesMixin, features.DatabaseFeatures):
-    pass
+class ReleasingCursorDebugWrapper(ReleasingCursorMixin, base.CursorDebugWrapper):
+    """PostgreSQL's debug cursor wrapper (it adds copy()), counted in release="transaction"."""
 
 
 class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
     pool_adapter_class = PsycopgPoolAdapter
     creation_class = DatabaseCreation
     features_class = DatabaseFeatures
+    releasing_cursor_classes = {
+        **PooledDatabaseWrapperMixin.releasing_cursor_classes,
+        base.CursorDebugWrapper: ReleasingCursorDebugWrapper,
+    }
 
     def pool_connection_setup(self) -> ConnectionSetup:
         # Django's _configure_connection, captured as values: the time zone
