@@ -99,3 +99,38 @@ def docs(session: nox.Session) -> None:
         "docs/_build/html",
         *session.posargs,
     )
+
+
+# Django's own test suite: every vendor and release mode on every pair of the
+# matrix; CI runs PostgreSQL and MariaDB in both modes on one pair.
+DJSUITE_CI_PAIR = ("3.12", "6.1")
+
+
+@nox.session
+@nox.parametrize(
+    "python,django,vendor,release",
+    [
+        nox.param(
+            py,
+            dj,
+            vendor,
+            release,
+            id=f"py{py}-django{dj}-{vendor}-{release}",
+            tags=["ci"] if (py, dj) == DJSUITE_CI_PAIR and vendor != "oracle" else [],
+        )
+        for py, dj in MATRIX
+        for vendor in VENDORS
+        for release in ("request", "transaction")
+    ],
+)
+def django_suite(session: nox.Session, django: str, vendor: str, release: str) -> None:
+    """Django's own tests on one ENGINE (docs/internals/django-test-suite.md).
+
+    Fetches the installed Django's source archive (cached in .cache/), runs
+    its runtests.py on the documented selection of apps with the pool on.
+    Arguments after -- go to tests/django_suite/run.py, e.g. `-- -- queries`.
+    """
+    _install(session, django, "test", "djsuite")
+    session.run(
+        "python", "tests/django_suite/run.py", vendor, "--release", release, *session.posargs
+    )

@@ -24,6 +24,7 @@ from django.db.backends.oracle.utils import dsn
 from ...adapters.oracledb import OracledbPoolAdapter
 from ..mixins import PooledDatabaseWrapperMixin
 from ..registry import registry
+from .features import DatabaseFeatures
 
 
 class SessionSetup:
@@ -88,6 +89,7 @@ class DatabaseCreation(creation.DatabaseCreation):
 class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
     pool_adapter_class = OracledbPoolAdapter
     creation_class = DatabaseCreation
+    features_class = DatabaseFeatures
 
     @property
     def is_pool(self) -> bool:

@@ -1,0 +1,197 @@
+"""Run Django's own test suite on one of our ENGINEs.
+
+    python tests/django_suite/run.py postgresql --release transaction
+    python tests/django_suite/run.py mysql --engine django   # Django's own backend
+    python tests/django_suite/run.py postgresql -- queries.test_qs_combinators -v 2
+
+Django's source archive on PyPI (the sdist) ships ``tests/`` and
+``runtests.py``. This script downloads the sdist of the *installed* Django
+version with pip (once: it is cached under ``.cache/django-suite/``, or
+``$MULTIPOOL_DJSUITE_CACHE``), unpacks its ``tests/``, and runs
+``runtests.py`` with ``--settings=multipool_<vendor>`` (the modules beside
+this file) on the selection of apps below, or on the labels given after
+``--``. It ends with the counts, the last line in the form
+``djsuite: N passed, N failed, N skipped``.
+
+docs/internals/django-test-suite.md says what runs, what is skipped and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+VENDORS = ("postgresql", "mysql", "oracle")
+
+#: The selection: what a pool can break (connections, transactions, cursors,
+#: schema changes, locking, test isolation, the async ORM) and the bulk of the
+#: ORM's queries.
+APPS = (
+    "backends",
+    "transactions",
+    "transaction_hooks",
+    "basic",
+    "queries",
+    "model_fields",
+    "migrations",
+    "select_for_update",
+    "bulk_create",
+    "test_utils",
+    "async",
+    "delete",
+    "get_or_create",
+    "update",
+    "multiple_database",
+    "fixtures",
+    "schema",
+)
+
+
+def django_tests(cache: Path) -> Path:
+    """Return the ``tests/`` directory of the installed Django's sdist, fetching it once."""
+    version = importlib.metadata.version("django")
+    target = cache / f"django-{version}"
+    tests = target / "tests"
+    if (tests / "runtests.py").is_file():
+        return tests
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        print(f"djsuite: downloading Django {version}'s source archive", flush=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-binary",
+                ":all:",
+                "--no-deps",
+                "--dest",
+                tmp,
+                f"django=={version}",
+            ],
+            check=True,
+        )
+        (archive,) = Path(tmp).glob("*.tar.gz")
+        with tarfile.open(archive) as tar:
+            root = tar.getnames()[0].split("/")[0]  # "django-6.1.3"
+            members = [m for m in tar.getmembers() if m.name.startswith(f"{root}/tests/")]
+            tar.extractall(tmp, members=members, filter="data")
+        staged = Path(tmp) / root
+        if target.exists():  # a run interrupted half-way
+            shutil.rmtree(target)
+        staged.rename(target)
+    return tests
+
+
+def summarise(output: str) -> tuple[str, int, int, int, int] | None:
+    """(line, passed, failed, skipped, expected failures) from unittest's closing lines."""
+    ran = re.search(r"^Ran (\d+) tests? in ", output, re.M)
+    verdict = re.search(r"^(OK|FAILED)(?: \((.*)\))?$", output, re.M)
+    if not ran or not verdict:
+        return None
+    counts = dict.fromkeys(
+        ("failures", "errors", "skipped", "expected failures", "unexpected successes"), 0
+    )
+    for part in (verdict.group(2) or "").split(", "):
+        key, _, value = part.partition("=")
+        if key in counts:
+            counts[key] = int(value)
+    failed = counts["failures"] + counts["errors"] + counts["unexpected successes"]
+    skipped, xfail = counts["skipped"], counts["expected failures"]
+    passed = int(ran.group(1)) - failed - skipped - xfail
+    line = (
+        f"ran {ran.group(1)}: {passed} passed, {failed} failed "
+        f"({counts['failures']} failures, {counts['errors']} errors, "
+        f"{counts['unexpected successes']} unexpected successes), "
+        f"{skipped} skipped, {xfail} expected failures"
+    )
+    return line, passed, failed, skipped, xfail
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("vendor", choices=VENDORS)
+    parser.add_argument("--release", choices=("request", "transaction"), default="request")
+    parser.add_argument(
+        "--engine",
+        choices=("multipool", "django"),
+        default="multipool",
+        help="django: the same tests on Django's own backend, for comparison",
+    )
+    parser.add_argument("--parallel", default="2", help="runtests.py --parallel (default 2)")
+    parser.add_argument("--db-name", default="djsuite", help="database NAME (default djsuite)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(os.environ.get("MULTIPOOL_DJSUITE_CACHE", REPO / ".cache" / "django-suite")),
+    )
+    parser.add_argument("--log", type=Path, help="also write runtests.py's output here")
+    parser.epilog = "After --: test labels and runtests.py options (default: the selection)."
+    argv = sys.argv[1:] if argv is None else argv
+    # Everything after -- goes to runtests.py (argparse cannot take a second
+    # positional list after options).
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    args.runtests_args = argv[split + 1 :]
+
+    tests = django_tests(args.cache)
+    labels = [a for a in args.runtests_args if not a.startswith("-")]
+    command = [
+        sys.executable,
+        str(tests / "runtests.py"),
+        f"--settings=multipool_{args.vendor}",
+        f"--parallel={args.parallel}",
+        "--noinput",
+        *args.runtests_args,
+        *([] if labels else APPS),
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
+        "MULTIPOOL_DJSUITE_RELEASE": args.release,
+        "MULTIPOOL_DJSUITE_ENGINE": args.engine,
+        "MULTIPOOL_DJSUITE_NAME": args.db_name,
+    }
+    print(
+        f"djsuite: Django {importlib.metadata.version('django')} on {args.vendor} "
+        f"({args.engine} engine, release={args.release}): {' '.join(command[2:])}",
+        flush=True,
+    )
+    # unittest reports on stderr; keep a copy to count from.
+    with subprocess.Popen(
+        command, cwd=tests, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        assert process.stdout is not None
+        output = []
+        log = args.log.open("w") if args.log else None
+        for line in process.stdout:
+            sys.stdout.write(line)
+            output.append(line)
+            if log:
+                log.write(line)
+        if log:
+            log.close()
+    summary = summarise("".join(output))
+    if summary is None:
+        print("djsuite: runtests.py ended without unittest's summary", flush=True)
+        return process.returncode or 1
+    line, passed, failed, skipped, _ = summary
+    print(f"djsuite {args.vendor} release={args.release} engine={args.engine}: {line}")
+    print(f"djsuite: {passed} passed, {failed} failed, {skipped} skipped", flush=True)
+    return process.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
