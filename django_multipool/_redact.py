@@ -15,9 +15,10 @@ __all__ = ["REDACTED", "redact", "secrets_of"]
 
 REDACTED = "********"
 
-# OPTIONS keys under which drivers accept a password (psycopg, mysql-connector,
-# mysqlclient, oracledb).
-_PASSWORD_KEYS = ("password", "passwd", "password1", "password2", "password3", "wallet_password")
+# Parts of OPTIONS keys under which drivers take a secret: psycopg's
+# password/sslpassword, mysql-connector's passwd/password1-3, oracledb's
+# wallet_password, and whatever a driver adds under such a name.
+_SECRET_KEY_PARTS = ("pass", "secret", "token")
 # oracledb's "user/password@dsn" in NAME, which Django passes on as the dsn.
 _ORACLE_USER_PASSWORD = re.compile(r"^[^/@()\s]+/([^@]+)@")
 
@@ -27,17 +28,27 @@ def secrets_of(settings_dict: Mapping[str, Any]) -> list[str]:
     found: list[Any] = [settings_dict.get("PASSWORD")]
     options = settings_dict.get("OPTIONS") or {}
     if isinstance(options, Mapping):
-        found += [options.get(key) for key in _PASSWORD_KEYS]
+        found += _secret_values(options)
         pool = options.get("pool")
         driver_options = pool.get("driver_options") if isinstance(pool, Mapping) else None
         if isinstance(driver_options, Mapping):
-            found += [driver_options.get(key) for key in _PASSWORD_KEYS]
+            found += _secret_values(driver_options)
     name = settings_dict.get("NAME")
     if isinstance(name, str):
         match = _ORACLE_USER_PASSWORD.match(name)
         if match:
             found.append(match.group(1))
     return sorted({str(s) for s in found if s}, key=len, reverse=True)
+
+
+def _secret_values(options: Mapping[Any, Any]) -> list[Any]:
+    return [
+        value
+        for key, value in options.items()
+        if isinstance(key, str)
+        and isinstance(value, str)
+        and any(part in key.lower() for part in _SECRET_KEY_PARTS)
+    ]
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

@@ -7,6 +7,7 @@ it serves are compared with the pool's own stats.
 from __future__ import annotations
 
 import logging
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -148,6 +149,7 @@ def test_a_connection_that_fails_its_check_is_a_lost_connection_warning(
         backend_id = cursor.fetchone()[0]
     pool.release(conn)
     probe.kill(backend_id)
+    time.sleep(0.2)  # as the contract suite: the server ends the session
     conn = pool.acquire()  # the check finds the dead one and replaces it
     pool.release(conn)
     assert pool.stats().connections_lost >= 1

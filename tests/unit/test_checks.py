@@ -302,9 +302,14 @@ def test_secrets_of_every_place_a_password_hides() -> None:
     settings_dict = {
         "PASSWORD": "p1",
         "NAME": "scott/tiger-pw@db.example:1521/svc",
-        "OPTIONS": {"passwd": "p2", "pool": {"driver_options": {"password": "p3"}}},
+        "OPTIONS": {
+            "passwd": "p2",
+            "sslpassword": "p4",
+            "sslmode": "require",
+            "pool": {"driver_options": {"password": "p3", "wallet_password": "p5"}},
+        },
     }
-    assert set(secrets_of(settings_dict)) == {"p1", "tiger-pw", "p2", "p3"}
+    assert set(secrets_of(settings_dict)) == {"p1", "tiger-pw", "p2", "p3", "p4", "p5"}
     assert redact("a p1 b tiger-pw", secrets_of(settings_dict)) == f"a {REDACTED} b {REDACTED}"
 
 
