@@ -18,8 +18,10 @@ open transaction on return. This module adds the rest:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import os
 from collections import deque
 from collections.abc import Mapping
 from time import monotonic
@@ -28,6 +30,7 @@ from typing import Any, ClassVar
 import psycopg
 import psycopg_pool
 
+from .._watchdog import NoAnswer, bounded, shut_down_socket
 from ..adapter import PoolAdapter, PoolStats
 from ..errors import PoolClosed, PoolTimeout, TooManyRequests
 
@@ -39,12 +42,19 @@ logger = logging.getLogger("django_multipool")
 # threading's wait, so "never" becomes a century.
 _NEVER = 100 * 365 * 24 * 3600.0
 
+# The least a check's round trip is given, even when the acquire deadline is
+# (almost) over: a healthy server answers well within it.
+_MIN_ROUND_TRIP = 0.1
+_OPEN_TRANSACTION = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
+
 # Siblings, not subclasses of each other: each must be named.
 _POOL_ERRORS = (psycopg_pool.PoolTimeout, psycopg_pool.TooManyRequests, psycopg_pool.PoolClosed)
 
 # Every connection the pool opens carries ``_multipool_handed_over``, the
 # clock reading of its last hand-over, signed: +t while lent (checked out at
-# t), -t while in the pool (idle since t), None when just opened. One
+# t), -t while in the pool (idle since t, or opened at t and never lent:
+# check=N then counts from the opening, so connections opened at start and
+# idle since are checked like the others). One
 # attribute, read and written once on each side of a cycle, is the cheapest
 # bookkeeping there is (a dict keyed by connection costs 0.4 µs a cycle, 20 %
 # of psycopg_pool's own), and the sign catches a connection given back twice,
@@ -103,7 +113,7 @@ class PsycopgPoolAdapter(PoolAdapter):
         self._pool: psycopg_pool.ConnectionPool[Any] = _LifoConnectionPool(
             # Django sets autocommit on every checkout; psycopg_pool needs
             # connections that start IDLE for its configure/reset callbacks.
-            kwargs={**connect_kwargs, "autocommit": True},
+            kwargs={**_bounded_connect(connect_kwargs, config.timeout), "autocommit": True},
             open=False,
             min_size=config.min_size,
             max_size=config.max_size,
@@ -128,6 +138,20 @@ class PsycopgPoolAdapter(PoolAdapter):
     def _close(self, timeout: float) -> None:
         self._pool.close(timeout=timeout)
 
+    def _forget_after_fork(self) -> None:
+        # psycopg_pool is not fork-safe: in a child its idle connections are
+        # the parent's sessions, and its close() would log them out. Marked
+        # closed (no lock taken: a parent thread may have held it), it
+        # refuses getconn() with PoolClosed and close() returns at once. A
+        # connection lent before the fork and given back here is kept, not
+        # rolled back, reset or closed (a closed psycopg_pool closes what it
+        # gets back); psycopg's finalisers check the PID, so dropping these
+        # objects later sends nothing either. Instance attributes: the
+        # parent's release() stays the fused fast path.
+        self._pool._closed = True
+        kept: list[Any] = []
+        self.release = self.discard = kept.append  # type: ignore[method-assign]
+
     # acquire/release override the base's template: a fused frame each, one
     # clock read each, shared by the bookkeeping and the idle check. At ~2 µs
     # a psycopg_pool cycle, the template's dict bookkeeping costs ~30 %.
@@ -140,7 +164,7 @@ class PsycopgPoolAdapter(PoolAdapter):
             raise self._pool_error(exc, self._timeout if timeout is None else timeout) from None
         now = monotonic()
         handed_over = conn._multipool_handed_over
-        # -handed_over is when it went idle; None: just opened by a worker.
+        # -handed_over is when it went idle (or was opened).
         # check=False makes the threshold infinite.
         if handed_over is not None and now + handed_over >= self._check_after:
             conn = self._validated(conn, now, self._timeout if timeout is None else timeout)
@@ -158,6 +182,8 @@ class PsycopgPoolAdapter(PoolAdapter):
             lent_at = self._take_back(conn, now)
         conn._multipool_handed_over = -now
         self._usage_s += now - lent_at
+        if conn.pgconn.transaction_status:  # not IDLE: in a transaction, or worse
+            self._roll_back(conn)
         self._putconn(conn)
         self._note_returned()
 
@@ -196,9 +222,12 @@ class PsycopgPoolAdapter(PoolAdapter):
         deadline = now + timeout
         while True:
             try:
-                psycopg_pool.ConnectionPool.check_connection(conn)
+                # Bounded: a stalled server must not keep the caller past its deadline.
+                limit = max(deadline - monotonic(), _MIN_ROUND_TRIP)
+                with bounded(limit, _interrupter(conn), "the check"):
+                    psycopg_pool.ConnectionPool.check_connection(conn)
                 return conn
-            except psycopg.Error as exc:
+            except (psycopg.Error, NoAnswer) as exc:
                 logger.warning(
                     "pool %r: a connection failed its check (%s); replacing it",
                     self.name,
@@ -211,8 +240,8 @@ class PsycopgPoolAdapter(PoolAdapter):
                 conn = self._pool.getconn(deadline - monotonic())
             except _POOL_ERRORS as exc:
                 raise self._pool_error(exc, timeout) from None
-            if conn._multipool_handed_over is None:  # just opened
-                return conn
+            if monotonic() + conn._multipool_handed_over < self._check_after:
+                return conn  # not due for a check: just opened (or returned)
 
     def _pool_error(self, exc: Exception, timeout: float) -> Exception:
         if isinstance(exc, psycopg_pool.TooManyRequests):
@@ -268,7 +297,8 @@ class PsycopgPoolAdapter(PoolAdapter):
             requests_queued=raw.get("requests_queued", 0),
             requests_wait_ms=raw.get("requests_wait_ms", 0),
             requests_errors=raw.get("requests_errors", 0),
-            connections_num=raw.get("connections_num", 0),
+            # psycopg_pool counts attempts; the shared key counts connections opened.
+            connections_num=raw.get("connections_num", 0) - raw.get("connections_errors", 0),
             connections_errors=raw.get("connections_errors", 0),
             connections_lost=raw.get("connections_lost", 0) + raw.get("returns_bad", 0),
             usage_ms=usage_ms,
@@ -285,11 +315,42 @@ class PsycopgPoolAdapter(PoolAdapter):
     # -- psycopg_pool callbacks ------------------------------------------------------
 
     def _configure(self, conn: Any) -> None:
-        conn._multipool_handed_over = None
+        conn._multipool_handed_over = -monotonic()
         if self._setup is not None:
             self._setup(conn)
 
+    def _roll_back(self, conn: Any) -> None:
+        """Roll back a returned connection's transaction, within ``timeout``.
+
+        psycopg_pool would do it in putconn(), unbounded: on a stalled server
+        the thread giving the connection back (Django's request end) would
+        hang. A connection that does not answer in time is closed, and
+        putconn() replaces it.
+        """
+        if conn.pgconn.transaction_status not in _OPEN_TRANSACTION:
+            return  # ACTIVE or UNKNOWN (closed): psycopg_pool discards it
+        try:
+            with bounded(self._timeout, _interrupter(conn), "the rollback"):
+                conn.rollback()
+        except (psycopg.Error, NoAnswer) as exc:
+            logger.warning(
+                "pool %r: rolling back a returned connection failed (%s); closing it",
+                self.name,
+                str(exc).strip(),
+            )
+            conn.close()
+
     def _reset_session(self, conn: psycopg.Connection[Any]) -> None:
+        # In psycopg_pool's worker: bounded like every round trip of ours, and
+        # failing with a psycopg error, which psycopg_pool answers by closing
+        # and replacing the connection (anything else would end its worker).
+        try:
+            with bounded(self._timeout, _interrupter(conn), "the session reset"):
+                self._discard_session_state(conn)
+        except NoAnswer as exc:
+            raise psycopg.OperationalError(str(exc)) from exc
+
+    def _discard_session_state(self, conn: psycopg.Connection[Any]) -> None:
         # psycopg_pool has already rolled back an open transaction. DISCARD ALL
         # cannot run inside a transaction block, so leave autocommit on (the
         # next checkout sets it as Django wants).
@@ -307,3 +368,21 @@ class PsycopgPoolAdapter(PoolAdapter):
         conn.isolation_level = conn.read_only = conn.deferrable = None
         if self._setup is not None:
             self._setup(conn)
+
+
+def _interrupter(conn: Any) -> functools.partial[None]:
+    """What the watchdog calls to end a round trip of ``conn`` that overran."""
+    return functools.partial(shut_down_socket, conn.pgconn.socket)
+
+
+def _bounded_connect(connect_kwargs: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+    """``connect_kwargs`` with a connect timeout, unless the settings give one.
+
+    psycopg's default is 130 s per attempt; a stalled server would hold a
+    psycopg_pool worker that long. The pool's ``timeout`` is how long anyone
+    waits for a connection: no attempt needs longer (libpq's minimum is 2 s).
+    """
+    given = "connect_timeout" in connect_kwargs or "service" in connect_kwargs
+    if given or os.environ.get("PGCONNECT_TIMEOUT"):
+        return dict(connect_kwargs)
+    return {**connect_kwargs, "connect_timeout": max(2, math.ceil(timeout))}

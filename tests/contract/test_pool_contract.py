@@ -378,3 +378,14 @@ def test_the_most_recently_returned_connection_is_handed_out_first(
     assert sorted(map(str, (backend_id(c, probe) for c in again))) == sorted(map(str, ids))
     for conn in again:
         pool.release(conn)
+
+
+def test_failed_connects_count_as_errors_not_as_connections(make_wrapper: Any) -> None:
+    pool = make_wrapper(
+        settings={"NAME": "multipool_no_such_database"}, min_size=0, max_size=1, timeout=1
+    ).pool
+    with pytest.raises(PoolTimeout):
+        pool.acquire()
+    stats = pool.stats()
+    assert stats.connections_errors >= 1
+    assert stats.connections_num == 0
