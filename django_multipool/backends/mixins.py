@@ -469,6 +469,13 @@ class PooledDatabaseFeaturesMixin(_FeaturesBase):
                 "backends.base.test_base.ConnectionHealthChecksTests."
                 "test_set_autocommit_health_checks_enabled",
             },
+            "Turns on persistent connections (CONN_MAX_AGE=None), which a pool refuses: a "
+            "pooled connection goes back at every request end (Django's Oracle pool skips "
+            "them too)": {
+                "backends.base.test_base.ConnectionHealthChecksTests.test_health_checks_disabled",
+                "backends.base.test_base.ConnectionHealthChecksTests."
+                "test_health_checks_enabled_errors_occurred",
+            },
         }
 
     def transaction_release_test_skips(self) -> dict[str, set[str]]:
