@@ -150,7 +150,7 @@ class PsycopgPoolAdapter(PoolAdapter):
         # parent's release() stays the fused fast path.
         self._pool._closed = True
         kept: list[Any] = []
-        self.release = self.discard = kept.append  # type: ignore[method-assign]
+        self.release = self.discard = kept.append  # type: ignore[method-assign,assignment]
 
     # acquire/release override the base's template: a fused frame each, one
     # clock read each, shared by the bookkeeping and the idle check. At ~2 µs

@@ -64,6 +64,14 @@ class Probe(ABC):
     def kill(self, backend_id: Any) -> None:
         """Terminate a server session from outside."""
 
+    @abstractmethod
+    def sessions(self, database: str = TEST_DATABASE) -> dict[str, int | None]:
+        """Sessions open on ``database``: id (as text) -> the client's TCP port.
+
+        Both as the server sees them: what a test compares with what a client
+        says about itself.
+        """
+
 
 def probe_class(vendor: str) -> type[Probe]:
     """The Probe subclass in tests/probes/<vendor>.py (one module per vendor)."""

@@ -114,3 +114,14 @@ class Probe(BaseProbe):
 
     def kill(self, backend_id: Any) -> None:
         self.execute(f"KILL {int(backend_id)}")
+
+    def sessions(self, database: str = TEST_DATABASE) -> dict[str, int | None]:
+        rows = self.execute(
+            "SELECT id, host FROM information_schema.processlist"
+            " WHERE db = %s AND id <> CONNECTION_ID()",
+            (database,),
+        )
+        # host is "127.0.0.1:54321" over TCP, "localhost" over a Unix socket.
+        return {
+            str(id_): int(host.rsplit(":", 1)[1]) if ":" in host else None for id_, host in rows
+        }

@@ -92,6 +92,12 @@ class Probe(BaseProbe):
         )
         return int(rows[0][0])
 
+    def sessions(self, database: str = TEST_DATABASE) -> dict[str, int | None]:
+        rows = self.execute(
+            "SELECT sid, port FROM v$session WHERE username = :1", (_identifier(database),)
+        )
+        return {str(sid): port for sid, port in rows}
+
     def kill(self, backend_id: Any) -> None:
         # Without IMMEDIATE, as a DBA would: the session is marked killed and its
         # client learns it at its next call (ORA-00028), like a session a

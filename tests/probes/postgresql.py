@@ -108,3 +108,11 @@ class Probe(BaseProbe):
 
     def kill(self, backend_id: Any) -> None:
         self.execute("SELECT pg_terminate_backend(%s)", (backend_id,))
+
+    def sessions(self, database: str = TEST_DATABASE) -> dict[str, int | None]:
+        rows = self.execute(
+            "SELECT pid, client_port FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        )
+        return {str(pid): port for pid, port in rows}
