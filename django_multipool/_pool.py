@@ -15,6 +15,10 @@ driver imports:
 - The lock guards lists and counters only. Connect, close, ping and reset all
   run outside it, so one slow or dead server stalls nobody who does not need
   a new connection.
+- None of them waits for ever on a stalled server: the check's ping gets
+  what is left of the acquire's ``timeout``, the driver bounds its reset and
+  its connect (:mod:`django_multipool._watchdog`); a connection that does not
+  answer in time is closed and replaced.
 - ``max_lifetime`` (with -5 % jitter) retires connections when they come back
   or while idle, never while in use; ``max_idle`` closes idle connections
   above ``min_size``; ``check=N`` pings only connections idle for N s or more.
@@ -25,6 +29,7 @@ driver imports:
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import sys
@@ -35,6 +40,7 @@ from collections.abc import Callable
 from time import monotonic, sleep
 from typing import Any, Generic, Protocol, TypeVar
 
+from ._watchdog import bounded
 from .adapter import Counters, PoolStats
 from .config import PoolConfig
 from .errors import PoolClosed, PoolTimeout, TooManyRequests
@@ -48,6 +54,9 @@ Conn = TypeVar("Conn")
 # Backoff between failed connection attempts while somebody needs one.
 _RETRY_FIRST = 0.5
 _RETRY_MAX = 10.0
+# The least a check's round trip is given, even when the acquire deadline is
+# (almost) over: a healthy server answers well within it.
+_MIN_ROUND_TRIP = 0.1
 # The worker wakes at least this often: a dropped-connection notice that
 # arrived while the lock was busy is picked up within this delay.
 _MAX_NAP = 1.0
@@ -69,10 +78,21 @@ class Driver(Protocol[Conn]):
         """True if the connection is known to be unusable. No round trip."""
 
     def reset(self, conn: Conn) -> None:
-        """Make a returned connection fit for the next borrower; raise to discard it."""
+        """Make a returned connection fit for the next borrower; raise to discard it.
+
+        Round trips here must be bounded (``bounded()`` of _watchdog, armed
+        only when there is one: this is on every release's path).
+        """
 
     def abandon(self, conn: Conn) -> None:
         """In a forked child: let go of a parent's connection without any I/O."""
+
+    def interrupt(self, conn: Conn) -> None:
+        """From another thread: make a round trip in progress on ``conn`` fail now.
+
+        Shut its socket down, not close it. Must not block: the watchdog
+        calls it when a round trip of the pool's own overran.
+        """
 
 
 class _Slot(Generic[Conn]):
@@ -234,7 +254,7 @@ class Pool(Generic[Conn]):
             counted = True
             conn = slot.conn
             assert conn is not None
-            if self._needs_check(slot) and not self._passes_check(slot, conn):
+            if self._needs_check(slot) and not self._passes_check(slot, conn, deadline):
                 continue
             slot.conn = None  # from now on only the borrower holds it
             return conn
@@ -377,9 +397,12 @@ class Pool(Generic[Conn]):
         interval = self._check_interval
         return interval is not None and monotonic() - slot.idle_since >= interval
 
-    def _passes_check(self, slot: _Slot[Conn], conn: Conn) -> bool:
+    def _passes_check(self, slot: _Slot[Conn], conn: Conn, deadline: float) -> bool:
+        # A stalled server must not keep the caller past its acquire deadline.
+        limit = max(deadline - monotonic(), _MIN_ROUND_TRIP)
         try:
-            self._driver.ping(conn)
+            with bounded(limit, functools.partial(self._driver.interrupt, conn), "the check"):
+                self._driver.ping(conn)
         except Exception as exc:
             logger.warning(
                 "pool %r: a connection failed its check (%s); replacing it", self.name, exc

@@ -26,8 +26,11 @@ docs/vendors/mysql.md has the whole table of what delegates and why.
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import os
 import select
+import socket
 import weakref
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -37,6 +40,7 @@ from mysql.connector.connection import MySQLConnection
 from mysql.connector.constants import CNX_POOL_ARGS, DEFAULT_CONFIGURATION, ServerFlag
 
 from .._pool import Pool
+from .._watchdog import bounded
 from ..adapter import ConnectionSetup, PoolAdapter, PoolStats
 from ..errors import PoolConfigError
 
@@ -66,7 +70,14 @@ class MySQLConnectorPoolAdapter(PoolAdapter):
         # and the pure implementation is what runs wherever the C extension
         # fails to load (an OpenSSL mismatch is common).
         kwargs["use_pure"] = True
-        self._driver = _ConnectorDriver(kwargs, setup, session_reset=config.reset == "session")
+        if not {"connection_timeout", "connect_timeout"} & kwargs.keys():
+            # mysql-connector otherwise waits for ever on a server that took
+            # the TCP connection and never answers (hung, or behind a stalled
+            # network), and the pool's one connecting thread with it.
+            kwargs["connection_timeout"] = max(1, math.ceil(config.timeout))
+        self._driver = _ConnectorDriver(
+            kwargs, setup, session_reset=config.reset == "session", round_trip_limit=config.timeout
+        )
         self._pool: Pool[Any] = Pool(
             self._driver, config, name=name, on_dropped=self._forget_checkout
         )
@@ -130,9 +141,15 @@ class _ConnectorDriver:
     """Connection-level operations of mysql-connector's pure-Python protocol."""
 
     def __init__(
-        self, kwargs: dict[str, Any], setup: ConnectionSetup | None, *, session_reset: bool
+        self,
+        kwargs: dict[str, Any],
+        setup: ConnectionSetup | None,
+        *,
+        session_reset: bool,
+        round_trip_limit: float,
     ) -> None:
         self._kwargs = kwargs
+        self._round_trip_limit = round_trip_limit
         self._setup = setup
         self._session_reset = session_reset
         self._autocommit = bool(kwargs.get("autocommit", False))
@@ -184,6 +201,29 @@ class _ConnectorDriver:
         return bool(readable)
 
     def reset(self, conn: Any) -> None:
+        # A stalled server must not hold the thread giving the connection
+        # back: the round trips get the pool's timeout. Armed only when there
+        # is one, keeping a plain return free of it.
+        if self._reset_talks_to_server(conn):
+            interrupt = functools.partial(self.interrupt, conn)
+            with bounded(self._round_trip_limit, interrupt, "the reset of a returned connection"):
+                self._reset(conn)
+
+    def _reset_talks_to_server(self, conn: Any) -> bool:
+        # Every case in which _reset() sends something; keep the two in step.
+        if self._session_reset or conn.unread_result or conn.in_transaction:
+            return True
+        status = getattr(conn, "_multipool_server_status", None)
+        return (
+            status is not None and bool(status & ServerFlag.STATUS_AUTOCOMMIT) != self._autocommit
+        )
+
+    def interrupt(self, conn: Any) -> None:
+        sock = getattr(getattr(conn, "_socket", None), "sock", None)
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def _reset(self, conn: Any) -> None:
         if conn.unread_result:
             # A borrower left rows unread; the next borrower's first query
             # would trip over them.

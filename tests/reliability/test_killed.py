@@ -69,56 +69,90 @@ def recovered(pool: Any, probe: Probe, killed: list[Any]) -> list[Any]:
     return ids
 
 
+def rounds(pool: Any, probe: Probe, killed: list[Any], count: int) -> list[list[BaseException]]:
+    """``count`` rounds of borrowing every connection at once; each round's errors.
+
+    At once, so that every pooled connection is reached whatever order the
+    pool hands them out in (LIFO leaves the least recent ones alone otherwise).
+    The borrowers only give back what failed, as Django does: finding out
+    that it is dead is the pool's job.
+    """
+    errors: list[list[BaseException]] = []
+    for _ in range(count):
+        conns = [pool.acquire() for _ in range(MIN_SIZE)]
+        errors.append([])
+        for conn in conns:
+            try:
+                assert backend_id(conn, probe) not in killed
+            except Exception as exc:
+                errors[-1].append(exc)
+        for conn in conns:
+            pool.release(conn)
+    return errors
+
+
 def test_killed_idle_sessions_are_replaced_at_checkout_with_check_on(
     vendor: str, server: Server, probe: Probe, pool_on: Any
 ) -> None:
-    pool = pool_on(server, min_size=MIN_SIZE, max_size=MIN_SIZE + 1, check=True, timeout=10)
+    pool = pool_on(server, min_size=MIN_SIZE, max_size=MIN_SIZE, check=True, timeout=10)
     killed = fill(pool, probe, MIN_SIZE)
     lost_before = pool.stats().connections_lost
     kill_all(vendor, probe, killed)
 
     # Every request after the kills succeeds: each dead session is found at
     # checkout and the caller gets a live one within the same acquire.
-    for _ in range(2 * MIN_SIZE):
-        conn = pool.acquire()
-        try:
-            assert backend_id(conn, probe) not in killed
-        finally:
-            pool.release(conn)
-
-    assert pool.stats().connections_lost - lost_before >= MIN_SIZE
+    assert rounds(pool, probe, killed, 2) == [[], []]
+    assert pool.stats().connections_lost - lost_before == MIN_SIZE
     recovered(pool, probe, killed)
+
+
+def test_sessions_never_lent_are_checked_too(
+    vendor: str, server: Server, probe: Probe, pool_on: Any
+) -> None:
+    """Connections the pool opened at start and never lent since are checked
+    like the others: killed before their first use, nobody sees it."""
+    database = "multipool_killed"  # the pool's sessions are the database's
+    probe.ensure_database(database)
+    pool = pool_on(
+        server, settings={"name": database}, min_size=MIN_SIZE, max_size=MIN_SIZE, check=True
+    )
+    assert wait_until(lambda: probe.count_connections(database) >= MIN_SIZE)
+    killed = sessions_on(vendor, probe, database)
+    assert len(killed) == MIN_SIZE
+    kill_all(vendor, probe, killed)
+
+    assert rounds(pool, probe, killed, 2) == [[], []]
+    recovered(pool, probe, killed)
+
+
+def sessions_on(vendor: str, probe: Probe, database: str) -> list[Any]:
+    sql = {
+        "postgresql": "SELECT pid FROM pg_stat_activity WHERE datname = %s",
+        "mysql": "SELECT id FROM information_schema.processlist WHERE db = %s",
+        "oracle": "SELECT sid FROM v$session WHERE username = UPPER(:1)",
+    }[vendor]
+    return [row[0] for row in probe.execute(sql, (database,))]
 
 
 def test_killed_idle_sessions_fail_at_most_once_each_with_check_off(
     vendor: str, server: Server, probe: Probe, pool_on: Any
 ) -> None:
-    pool = pool_on(server, min_size=MIN_SIZE, max_size=MIN_SIZE + 1, check=False, timeout=10)
+    pool = pool_on(server, min_size=MIN_SIZE, max_size=MIN_SIZE, check=False, timeout=10)
     killed = fill(pool, probe, MIN_SIZE)
     kill_all(vendor, probe, killed)
 
-    errors: list[BaseException] = []
-    for _ in range(3 * MIN_SIZE):
-        conn = pool.acquire()
-        try:
-            assert backend_id(conn, probe) not in killed
-        except Exception as exc:
-            # The borrower only gives it back, as Django does: finding out that
-            # it is dead is the pool's job.
-            errors.append(exc)
-        finally:
-            pool.release(conn)
-
-    assert 1 <= len(errors) <= MIN_SIZE, errors
+    errors = rounds(pool, probe, killed, 3)
+    # Each dead session fails its first borrower, and only that one.
+    assert [len(e) for e in errors] == [MIN_SIZE, 0, 0], errors
     driver_errors = _driver_errors(vendor)
-    assert all(isinstance(e, driver_errors) for e in errors), errors
+    assert all(isinstance(e, driver_errors) for e in errors[0]), errors
     recovered(pool, probe, killed)
 
 
 def test_a_session_killed_while_lent_fails_cleanly_and_is_replaced(
     vendor: str, server: Server, probe: Probe, pool_on: Any
 ) -> None:
-    pool = pool_on(server, min_size=MIN_SIZE, max_size=MIN_SIZE + 1, check=False, timeout=10)
+    pool = pool_on(server, min_size=MIN_SIZE, max_size=MIN_SIZE, check=False, timeout=10)
     conn = pool.acquire()
     killed = [backend_id(conn, probe)]
     lost_before = pool.stats().connections_lost
@@ -139,7 +173,7 @@ def test_django_requests_after_a_kill(
 ) -> None:
     """What a Django app sees: with check on nothing; with it off one clean
     OperationalError, and the next request works on a new session."""
-    wrapper = wrapper_on(server, min_size=1, max_size=2, check=check, timeout=10)
+    wrapper = wrapper_on(server, min_size=1, max_size=1, check=check, timeout=10)
     killed = [_django_backend_id(wrapper, probe)]
     wrapper.close_if_unusable_or_obsolete()  # the end of the request
     kill_all(vendor, probe, killed)
