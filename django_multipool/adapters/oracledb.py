@@ -15,12 +15,14 @@ what it lacks or means differently:
   ``check=1.5``; and oracledb never says what its own pings found. So the
   adapter stamps each session when it is opened and returned, retires
   expired ones on return, and pings (one round trip, bounded by
-  ``ping_timeout``) only connections idle ``check`` seconds or more;
+  ``ping_timeout`` and by what is left of the acquire's ``timeout``) only
+  connections idle ``check`` seconds or more;
   oracledb's own ping is off so no checkout pays two.
 - ``max_waiting``, and every statistic but oracledb's ``opened``/``busy``.
 - ``reset="rollback"`` is oracledb's rule (roll back only if a transaction
   is open), applied by the adapter so that a failing rollback drops the
-  session instead of failing Django's ``close()``.
+  session instead of failing Django's ``close()``, and one that gets no
+  answer within ``timeout`` (``call_timeout``) drops it instead of hanging.
 - ``acquire(timeout=...)`` other than the configured timeout: oracledb has
   one wait per pool, so such a call waits in a helper thread.
 - ``reset="session"``: thin mode cannot reset a session in place, so a
@@ -64,6 +66,9 @@ RESIZE_NEEDS_THICK_MODE = "DPY-3001"
 
 #: oracledb's own default bound on a validation ping, in ms.
 DEFAULT_PING_TIMEOUT_MS = 5000
+# The least a check's ping is given, even when the acquire deadline is
+# (almost) over: a healthy server answers well within it.
+_MIN_ROUND_TRIP_MS = 100
 
 _UINT32_MAX = 2**32 - 1
 
@@ -189,6 +194,8 @@ class OracledbPoolAdapter(PoolAdapter):
         self._ping_timeout_ms = int(
             config.driver_options.get("ping_timeout", DEFAULT_PING_TIMEOUT_MS)
         )
+        # The bound on the pool's other round trips (rollback on return).
+        self._round_trip_ms = milliseconds(config.timeout, "timeout")
         self._session_reset = config.reset == "session"
         # Session times beyond this many are pruned (see _on_new_session).
         self._session_limit = 2 * config.max_size + 16
@@ -350,7 +357,7 @@ class OracledbPoolAdapter(PoolAdapter):
         """One connection, validated as ``check`` says and set up when on DRCP."""
         while True:
             conn = self._acquire_from_driver(timeout)
-            if self._must_validate(conn) and not self._ping(conn):
+            if self._must_validate(conn) and not self._ping(conn, deadline):
                 self._lose(conn)
                 if monotonic() >= deadline:
                     raise self._timeout_error(timeout)
@@ -441,10 +448,14 @@ class OracledbPoolAdapter(PoolAdapter):
         # A session never returned was opened for this very checkout.
         return times.returned is not None and monotonic() - times.returned >= interval
 
-    def _ping(self, conn: Any) -> bool:
-        """One round trip, bounded like oracledb's own ping (``ping_timeout``, ms)."""
+    def _ping(self, conn: Any, deadline: float) -> bool:
+        """One round trip, bounded like oracledb's own ping (``ping_timeout``, ms)
+        and by what is left of the acquire's deadline: a stalled server must
+        not keep the caller past its timeout."""
+        left_ms = int((deadline - monotonic()) * 1000)
         previous = conn.call_timeout
-        conn.call_timeout = self._ping_timeout_ms
+        # 0 would mean "no limit" to oracledb.
+        conn.call_timeout = max(min(self._ping_timeout_ms, left_ms), _MIN_ROUND_TRIP_MS)
         try:
             conn.ping()
         except oracledb.Error:
@@ -490,13 +501,17 @@ class OracledbPoolAdapter(PoolAdapter):
             self._end_session(conn)
             return
         # oracledb's own rule, applied here so that a rollback that fails (the
-        # session died) drops the session instead of failing Django's close().
+        # session died, or did not answer within timeout) drops the session
+        # instead of failing, or hanging, Django's close().
         if conn.transaction_in_progress:
+            previous = conn.call_timeout
+            conn.call_timeout = self._round_trip_ms
             try:
                 conn.rollback()
             except oracledb.Error:
                 self._lose(conn)
                 return
+            conn.call_timeout = previous
         if times is not None:
             times.returned = monotonic()
         conn.close()  # back to oracledb's pool
@@ -517,6 +532,7 @@ class OracledbPoolAdapter(PoolAdapter):
         # one (in the background up to min_size, else for the next acquire).
         with contextlib.suppress(oracledb.Error):
             if conn.transaction_in_progress:
+                conn.call_timeout = self._round_trip_ms
                 conn.rollback()
         self._forget_session(conn)
         self._drop(conn)

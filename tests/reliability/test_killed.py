@@ -21,6 +21,7 @@ from django.db import DatabaseError, OperationalError
 
 from ..probes import Probe
 from ..servers import Server
+from ..vendors import VENDORS
 from .load import run, wait_until
 
 pytestmark = pytest.mark.vendor
@@ -236,6 +237,31 @@ def test_kills_under_load_leave_min_size_live_sessions(
     assert all(isinstance(e, _driver_errors(vendor)) for e in errors), errors
     assert pool.checked_out == 0
     recovered(pool, probe, victims)
+
+
+def test_oracle_sessions_that_ended_reach_django_as_operational_error() -> None:
+    """Needs no Oracle server: python-oracledb's error for a session that ended
+    (DPY-4011, which ORA-00028 "session killed" and ORA-03113 become) is
+    Django's OperationalError through our backend, as on the other vendors."""
+    oracledb = pytest.importorskip("oracledb")
+    from django.db.utils import load_backend
+    from oracledb import errors  # private: no public way to make one without a server
+
+    entry = Server(VENDORS["oracle"], "127.0.0.1", 9, "system", "x", "FREEPDB1").settings()
+    wrapper = load_backend(entry["ENGINE"]).DatabaseWrapper(entry, "oracle_errors")
+
+    ended = oracledb.DatabaseError(
+        errors._Error("ORA-00028: your session has been killed", code=28)
+    )
+    with pytest.raises(DatabaseError) as caught, wrapper.wrap_database_errors:
+        raise ended
+    assert type(caught.value) is OperationalError
+    assert caught.value.__cause__ is ended
+
+    missing = oracledb.DatabaseError(errors._Error("ORA-00942: table does not exist", code=942))
+    with pytest.raises(DatabaseError) as caught, wrapper.wrap_database_errors:
+        raise missing
+    assert not isinstance(caught.value, OperationalError)
 
 
 def _django_backend_id(wrapper: Any, probe: Probe) -> Any:

@@ -20,6 +20,8 @@ import oracledb
 from django.conf import settings
 from django.db.backends.oracle import base, creation
 from django.db.backends.oracle.utils import dsn
+from django.db.utils import DatabaseErrorWrapper
+from django.utils.functional import cached_property
 
 from ...adapters.oracledb import OracledbPoolAdapter
 from ..mixins import PooledDatabaseWrapperMixin
@@ -86,10 +88,33 @@ class DatabaseCreation(creation.DatabaseCreation):
         super()._destroy_test_db(test_database_name, verbosity)  # type: ignore[misc]
 
 
+class _DatabaseErrorWrapper(DatabaseErrorWrapper):
+    """Django's error wrapper, raising OperationalError when the session is gone.
+
+    python-oracledb raises a session that ended under it (DPY-4011: killed,
+    server restarted, network closed) as DatabaseError; PostgreSQL and MySQL
+    give Django's OperationalError for a lost connection, and that is what
+    code written for Django catches.
+    """
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        dead = isinstance(exc_value, oracledb.DatabaseError) and exc_value.args
+        error = exc_value.args[0] if dead else None
+        if getattr(error, "is_session_dead", False):
+            # Django picks its class by the driver class given here; the
+            # driver's error stays the __cause__.
+            exc_type = oracledb.OperationalError
+        super().__exit__(exc_type, exc_value, traceback)
+
+
 class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
     pool_adapter_class = OracledbPoolAdapter
     creation_class = DatabaseCreation
     features_class = DatabaseFeatures
+
+    @cached_property
+    def wrap_database_errors(self) -> DatabaseErrorWrapper:
+        return _DatabaseErrorWrapper(self)
 
     @property
     def is_pool(self) -> bool:
