@@ -65,6 +65,14 @@ class Probe(ABC):
         """Terminate a server session from outside."""
 
     @abstractmethod
+    def create_login(self, user: str, password: str, database: str = TEST_DATABASE) -> None:
+        """A server login of the tests' own, with this password, allowed into ``database``.
+
+        Run again, it sets the password anew. ``user`` and ``password`` must
+        be plain letters and digits: they go into DDL, which takes no binds.
+        """
+
+    @abstractmethod
     def sessions(self, database: str = TEST_DATABASE) -> dict[str, int | None]:
         """Sessions open on ``database``: id (as text) -> the client's TCP port.
 

@@ -115,6 +115,15 @@ class Probe(BaseProbe):
     def kill(self, backend_id: Any) -> None:
         self.execute(f"KILL {int(backend_id)}")
 
+    def create_login(self, user: str, password: str, database: str = TEST_DATABASE) -> None:
+        assert user.isidentifier() and password.isalnum()
+        # Both: MariaDB matches a TCP client on 127.0.0.1 to 'localhost' or to
+        # '127.0.0.1' depending on its name resolution.
+        for host in ("127.0.0.1", "localhost"):
+            self.execute(f"CREATE USER IF NOT EXISTS '{user}'@'{host}'")
+            self.execute(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY '{password}'")
+            self.execute(f"GRANT ALL ON `{database}`.* TO '{user}'@'{host}'")
+
     def sessions(self, database: str = TEST_DATABASE) -> dict[str, int | None]:
         rows = self.execute(
             "SELECT id, host FROM information_schema.processlist"

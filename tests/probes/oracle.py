@@ -92,6 +92,14 @@ class Probe(BaseProbe):
         )
         return int(rows[0][0])
 
+    def create_login(self, user: str, password: str, database: str = TEST_DATABASE) -> None:
+        # A user is a schema on Oracle: the login itself is all the access it needs.
+        assert password.isalnum()
+        name = _identifier(user)
+        exists = self.execute("SELECT 1 FROM dba_users WHERE username = :1", (name,))
+        self.execute(f'{"ALTER" if exists else "CREATE"} USER {name} IDENTIFIED BY "{password}"')
+        self.execute(f"GRANT CREATE SESSION TO {name}")
+
     def sessions(self, database: str = TEST_DATABASE) -> dict[str, int | None]:
         rows = self.execute(
             "SELECT sid, port FROM v$session WHERE username = :1", (_identifier(database),)

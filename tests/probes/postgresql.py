@@ -109,6 +109,17 @@ class Probe(BaseProbe):
     def kill(self, backend_id: Any) -> None:
         self.execute("SELECT pg_terminate_backend(%s)", (backend_id,))
 
+    def create_login(self, user: str, password: str, database: str = TEST_DATABASE) -> None:
+        # Loopback uses trust auth here: the server never asks for the password.
+        assert user.isidentifier() and password.isalnum()
+        verb = (
+            "ALTER"
+            if self.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,))
+            else "CREATE"
+        )
+        self.execute(f"{verb} ROLE {user} LOGIN PASSWORD '{password}'")
+        self.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {user}')
+
     def sessions(self, database: str = TEST_DATABASE) -> dict[str, int | None]:
         rows = self.execute(
             "SELECT pid, client_port FROM pg_stat_activity"
