@@ -2,8 +2,8 @@
 
 What psycopg_pool already does the way the shared schema means it, it does:
 sizes, the acquire deadline, the wait queue, lifetime (checked on return,
-never while in use), idle shrinking, growth in worker threads, rollback of an
-open transaction on return. This module adds the rest:
+never while in use), idle shrinking, growth in worker threads. This module
+adds the rest:
 
 - ``check=N`` validates only connections idle for N seconds or more, in our
   acquire rather than through psycopg_pool's ``check`` callback (whose
@@ -13,6 +13,12 @@ open transaction on return. This module adds the rest:
 - ``reset="session"`` runs ``DISCARD ALL`` on return (temp tables, ``SET``,
   prepared statements, advisory locks, ``LISTEN``) and re-applies the
   per-connection setup (time zone, role) that ``DISCARD ALL`` undid.
+- No round trip of the pool's own waits for ever on a stalled server: the
+  check gets what is left of the acquire's deadline; the rollback of a
+  connection returned inside a transaction (done here, not in psycopg_pool's
+  ``putconn()``) and ``DISCARD ALL`` get ``timeout``
+  (:mod:`django_multipool._watchdog`); connecting gets ``timeout`` (at least
+  2 s) unless the settings give a ``connect_timeout``.
 - Errors become :mod:`django_multipool.errors`; stats get the shared keys.
 """
 

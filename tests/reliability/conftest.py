@@ -54,13 +54,6 @@ def proxy(server: Server) -> Iterator[FaultyProxy]:
 _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "oracle": 1521}
 
 
-def through(proxy: FaultyProxy, server: Server) -> dict[str, Any]:
-    """DATABASES overrides that send ``server``'s connections through ``proxy``."""
-    if server.vendor.name == "oracle":
-        return {"NAME": f"{proxy.host}:{proxy.port}/{server.database}"}
-    return {"HOST": proxy.host, "PORT": proxy.port}
-
-
 @pytest.fixture
 def wrapper_on() -> Iterator[Callable[..., Any]]:
     """``wrapper_on(server, settings={...}, **pool)``: a DatabaseWrapper of our ENGINE.

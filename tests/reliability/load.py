@@ -18,7 +18,9 @@ from django.db import connections
 
 from django_multipool.backends.registry import registry
 
+from ..servers import Server
 from .private_servers import PrivateServer
+from .proxy import FaultyProxy
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,13 @@ def django_alias(entry: dict[str, Any], alias: str, **pool: Any) -> Iterator[str
         del connections[alias]
         del connections.settings[alias]
         registry.close(alias)
+
+
+def through(proxy: FaultyProxy, server: Server) -> dict[str, Any]:
+    """DATABASES overrides that send ``server``'s connections through ``proxy``."""
+    if server.vendor.name == "oracle":
+        return {"NAME": f"{proxy.host}:{proxy.port}/{server.database}"}
+    return {"HOST": proxy.host, "PORT": proxy.port}
 
 
 def private_settings(private: PrivateServer) -> dict[str, Any]:

@@ -168,7 +168,7 @@ def judge(attempts: list[Attempt], label: str, *, held: float = 0.0) -> set[str]
         assert a.waited <= TIMEOUT + held + SLACK, a
     print(
         f"\n{label}: {len(served)} served, {len(timed_out)} PoolTimeout; longest served wait "
-        f"{max(a.waited for a in served):.2f} s, timeouts after "
+        f"{max(a.waited for a in served) - held:.2f} s, timeouts after "
         f"{min(a.waited for a in timed_out):.2f}-{max(a.waited for a in timed_out):.2f} s"
     )
     return {a.name for a in served}

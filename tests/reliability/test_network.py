@@ -30,8 +30,7 @@ from django_multipool import PoolTimeout
 
 from ..probes import Probe
 from ..servers import Server
-from .conftest import through
-from .load import run, wait_until
+from .load import run, through, wait_until
 from .proxy import FaultyProxy
 
 pytestmark = [pytest.mark.vendor, pytest.mark.timeout(40)]
