@@ -7,7 +7,7 @@ message, its arguments, the formatted traceback and stack), the whole chain
 of every exception provoked (bad database, closed port, wrong password, an
 exhausted pool, settings errors with the password in ``driver_options``),
 the repr and str of wrappers, pools, configs, stats and driver connections,
-and ``manage.py pool_status``'s output in a process of its own. Then they
+and the output of ``manage.py pool_status`` and ``check`` in a process of their own. Then they
 look for the password in all of it.
 
 A control test plants the password in a log record and an exception and
@@ -259,9 +259,10 @@ def test_settings_errors_show_no_password(
         wrapper.close()
 
 
-def run_pool_status(
-    vendor: str, server: Server, tmp_path: Path, *args: str
+def run_command(
+    vendor: str, server: Server, tmp_path: Path, *argv: str
 ) -> subprocess.CompletedProcess[str]:
+    """``python -m django <argv>`` in a process of its own, on aliases that log in as the login."""
     databases = {
         "default": server.settings(**secret_settings(vendor), OPTIONS={"pool": {"max_size": 2}}),
         "gone": server.settings(
@@ -294,7 +295,7 @@ def run_pool_status(
         "SECRET_DATABASES": json.dumps(databases),
     }
     return subprocess.run(
-        [sys.executable, "-m", "django", "pool_status", *args],
+        [sys.executable, "-m", "django", *argv],
         env=env,
         capture_output=True,
         text=True,
@@ -302,18 +303,26 @@ def run_pool_status(
     )
 
 
-@pytest.mark.parametrize("args", [(), ("--json",)], ids=["table", "json"])
-def test_pool_status_shows_no_password(
-    vendor: str, server: Server, tmp_path: Path, evidence: Evidence, args: tuple[str, ...]
+@pytest.mark.parametrize(
+    "argv",
+    [("pool_status",), ("pool_status", "--json"), ("check", "--database", "default")],
+    ids=["pool_status", "pool_status-json", "check"],
+)
+def test_management_commands_show_no_password(
+    vendor: str, server: Server, tmp_path: Path, evidence: Evidence, argv: tuple[str, ...]
 ) -> None:
-    result = run_pool_status(vendor, server, tmp_path, *args)
-    evidence.add("pool_status stdout", result.stdout)
-    evidence.add("pool_status stderr", result.stderr)
-    # It ran, reached the server as the secret login, and reported the failures.
+    result = run_command(vendor, server, tmp_path, *argv)
+    evidence.add(f"{argv} stdout", result.stdout)
+    evidence.add(f"{argv} stderr", result.stderr)
+    # It ran and reported the failures (bad_config fails the system checks too).
     assert result.returncode == 1, result.stdout + result.stderr
-    for alias in ("default", "gone", "closed", "bad_config"):
-        assert alias in result.stdout
-    assert "DEBUG" in result.stderr or "opened <" in result.stderr
+    if argv[0] == "pool_status":
+        for alias in ("default", "gone", "closed", "bad_config"):
+            assert alias in result.stdout
+        # It reached the server as the login (its log records went to stderr).
+        assert f"{USER}@" in result.stderr
+    else:
+        assert "bad_config" in result.stderr and "min_size" in result.stderr
 
 
 def test_the_capture_sees_a_planted_password(vendor: str, login: str) -> None:
