@@ -123,8 +123,9 @@ class PoolAdapter(ABC):
     #: Whether ``reset="session"`` wipes the server session and keeps it (True),
     #: or ends it and opens a new one (False: costs a connect per checkout).
     resets_session_in_place: ClassVar[bool] = True
-    #: ``driver_options`` keys the adapter sets from the shared schema itself;
-    #: accepting them again would let two values for one knob disagree.
+    #: ``driver_options`` keys the adapter sets itself, each with the shared
+    #: option that sets it, or the sentence that says what does; accepting
+    #: them again would let two values for one knob disagree.
     reserved_driver_options: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
@@ -144,11 +145,13 @@ class PoolAdapter(ABC):
         """
         for key, shared in self.reserved_driver_options.items():
             if key in config.driver_options:
-                raise PoolConfigError(
-                    f"OPTIONS['pool']['driver_options'][{key!r}] is set by "
-                    f"django-multipool from the shared option {shared!r}: set "
-                    f"OPTIONS['pool'][{shared!r}] instead."
-                )
+                where = f"OPTIONS['pool']['driver_options'][{key!r}]"
+                if shared in PoolConfig.keys():  # noqa: SIM118 - a classmethod, not a dict
+                    raise PoolConfigError(
+                        f"{where} is set by django-multipool from the shared option "
+                        f"{shared!r}: set OPTIONS['pool'][{shared!r}] instead."
+                    )
+                raise PoolConfigError(f"{where} is set by django-multipool. {shared}")
         self.config = config
         self.name = name
         self.label = label

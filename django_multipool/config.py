@@ -26,15 +26,25 @@ RESET_MODES: tuple[ResetMode, ...] = ("rollback", "session")
 ReleaseMode = Literal["request", "transaction"]
 RELEASE_MODES: tuple[ReleaseMode, ...] = ("request", "transaction")
 
+CONNECT_ARGUMENTS_COME_FROM_DATABASES = (
+    "The connection arguments come from the DATABASES entry (NAME, USER, PASSWORD, "
+    "HOST, PORT, and OPTIONS outside 'pool')."
+)
+CONNECTION_SETUP_IS_THE_BACKENDS = (
+    "The backend sets up each new connection itself (time zone, role); for your own "
+    "setup, connect a receiver to django.db.backends.signals.connection_created."
+)
+POOLS_OPEN_AT_FIRST_USE = (
+    "A pool opens at its alias's first query and opens min_size connections in the "
+    "background; there is nothing to set."
+)
+
 # Keys of other pools that users bring along when migrating; each maps to the
 # advice we give instead of a bare "unknown key".
 _FOREIGN_KEYS = {
     # psycopg_pool / Django's built-in PostgreSQL pool
     "num_workers": "driver_options",
     "reconnect_timeout": "driver_options",
-    "configure": "driver_options",
-    "kwargs": "driver_options",
-    "open": "driver_options",
     # python-oracledb / Django's built-in Oracle pool
     "min": "min_size",
     "max": "max_size",
@@ -52,6 +62,13 @@ _FOREIGN_KEYS = {
     "max_pool_size": "max_size",
     "idle_timeout": "max_idle",
     "connection_timeout": "timeout",
+}
+# Keys of other pools that have no place here at all, with the reason.
+_NOT_NEEDED = {
+    "kwargs": CONNECT_ARGUMENTS_COME_FROM_DATABASES,
+    "conninfo": CONNECT_ARGUMENTS_COME_FROM_DATABASES,
+    "configure": CONNECTION_SETUP_IS_THE_BACKENDS,
+    "open": POOLS_OPEN_AT_FIRST_USE,
 }
 
 
@@ -315,7 +332,9 @@ def _check_key(key: object, where: str) -> str:
     valid = ", ".join(sorted(_PARSERS))
     close = difflib.get_close_matches(key, _PARSERS, n=1, cutoff=0.6)
     # Another pool's option name says more about intent than spelling does.
-    if key in _FOREIGN_KEYS:
+    if key in _NOT_NEEDED:
+        hint = f"{key!r} is another pool's option. {_NOT_NEEDED[key]}"
+    elif key in _FOREIGN_KEYS:
         target = _FOREIGN_KEYS[key]
         if target == "driver_options":
             hint = (

@@ -38,6 +38,11 @@ import psycopg_pool
 
 from .._watchdog import NoAnswer, bounded, shut_down_socket
 from ..adapter import PoolAdapter, PoolStats
+from ..config import (
+    CONNECT_ARGUMENTS_COME_FROM_DATABASES,
+    CONNECTION_SETUP_IS_THE_BACKENDS,
+    POOLS_OPEN_AT_FIRST_USE,
+)
 from ..errors import PoolClosed, PoolTimeout, TooManyRequests
 
 __all__ = ["PsycopgPoolAdapter"]
@@ -99,10 +104,10 @@ class PsycopgPoolAdapter(PoolAdapter):
         "check": "check",
         "reset": "reset",
         "name": "name",
-        "open": "min_size",
-        "kwargs": "the DATABASES settings",
-        "conninfo": "the DATABASES settings",
-        "configure": "the backend's connection setup",
+        "open": POOLS_OPEN_AT_FIRST_USE,
+        "kwargs": CONNECT_ARGUMENTS_COME_FROM_DATABASES,
+        "conninfo": CONNECT_ARGUMENTS_COME_FROM_DATABASES,
+        "configure": CONNECTION_SETUP_IS_THE_BACKENDS,
     }
 
     def _build(self) -> None:

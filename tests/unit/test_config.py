@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import pytest
@@ -96,6 +97,10 @@ BAD_INPUTS: list[tuple[Any, dict[str, Any], list[str]]] = [
     ({"pre_ping": True}, {}, ["calls this 'check'"]),
     ({"wait_timeout": 5000}, {}, ["calls this 'timeout'"]),
     ({"num_workers": 2}, {}, ["driver-specific", "driver_options"]),
+    # psycopg_pool keys with no place here: never advise driver_options, which refuses them.
+    ({"configure": print}, {}, ["'configure' is another pool's option", "connection_created"]),
+    ({"kwargs": {"sslmode": "require"}}, {}, ["another pool's option", "DATABASES entry"]),
+    ({"open": True}, {}, ["another pool's option", "first query"]),
     ({"frobnicate": 1}, {}, ["unknown key 'frobnicate'", "Valid keys:", "max_size"]),
     ({1: 2}, {}, ["not a string"]),
     # The value itself.
@@ -162,3 +167,24 @@ def test_bad_input_is_refused_with_a_helpful_message(
 
 def test_there_are_at_least_25_distinct_bad_inputs() -> None:
     assert len({repr((v, k)) for v, k, _ in BAD_INPUTS}) >= 25
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("max_size", "set OPTIONS['pool']['max_size'] instead"),
+        ("configure", "connection_created"),
+        ("kwargs", "DATABASES entry"),
+        ("open", "first query"),
+    ],
+)
+def test_psycopg_refuses_driver_options_it_sets_itself_with_a_readable_reason(
+    key: str, expected: str
+) -> None:
+    pytest.importorskip("psycopg_pool")
+    from django_multipool.adapters.psycopg import PsycopgPoolAdapter
+
+    config = parse({"driver_options": {key: 1}})
+    with pytest.raises(PoolConfigError, match=re.escape(expected)) as raised:
+        PsycopgPoolAdapter(config, name="default", connect_kwargs={})
+    assert "OPTIONS['pool'][\"" not in str(raised.value)  # no sentence used as a key
