@@ -84,6 +84,7 @@ def _check_alias(alias: str, entry: Mapping[str, Any], asgi: str | None) -> list
     messages: list[CheckMessage] = []
     imported = _check_backend_imports(where, engine)
     messages += imported
+    messages += _leftover_pool_options(where, entry)
     if pool_option is False:
         return messages + _persistent_under_asgi(where, entry, asgi, ours=True)
 
@@ -244,6 +245,27 @@ def _check_other_engine(
             )
         )
     return messages
+
+
+def _leftover_pool_options(where: str, entry: Mapping[str, Any]) -> list[CheckMessage]:
+    # django-db-connection-pool reads its options from a key of the DATABASES
+    # entry itself; after switching ENGINE, Django and we ignore it silently.
+    if "POOL_OPTIONS" not in entry:
+        return []
+    return [
+        Warning(
+            f"{where}['POOL_OPTIONS'] is django-db-connection-pool's setting: with this "
+            f"ENGINE nothing reads it, so its values have no effect.",
+            hint=(
+                "Move each option to OPTIONS['pool'] under its shared name (POOL_SIZE + "
+                "MAX_OVERFLOW -> max_size, RECYCLE -> max_lifetime, PRE_PING -> check, "
+                "TIMEOUT -> timeout) and delete POOL_OPTIONS; docs/migration/"
+                "django-db-connection-pool.md maps every key."
+            ),
+            obj=where,
+            id="django_multipool.W005",
+        )
+    ]
 
 
 # -- Django ticket #33497: persistent connections under ASGI -----------------------------

@@ -295,6 +295,13 @@ def test_w004_not_for_djangos_own_pool() -> None:
     )
 
 
+def test_w005_leftover_django_db_connection_pool_options() -> None:
+    leftover = {"POOL_SIZE": 10, "MAX_OVERFLOW": 10, "RECYCLE": 3600}
+    message = only(run(db=entry(MYSQL, POOL_OPTIONS=leftover)), "django_multipool.W005")
+    assert "POOL_OPTIONS" in message.msg and "max_size" in message.hint
+    assert run(db=entry(MYSQL)) == []
+
+
 # -- secrets ------------------------------------------------------------------------------------
 
 
