@@ -62,7 +62,7 @@ from tests.vendors import VENDORS
 # asyncio streams, ~0.1 ms of CPU a request where demo.load's shared httpx
 # client spends ~10 ms and, on two cores, takes that CPU from the server.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "storm"))
-from storm_load import run_load  # noqa: E402
+from storm_load import run_load
 
 DATABASE = "multipool_bench_view"
 ROWS = 100
