@@ -1,0 +1,421 @@
+"""Soak (issue 6, guarantee 10): the storm load for 10 minutes; do sessions and memory stay flat?
+
+For each vendor: the storm bench's database and site (bench/storm/), served by
+a fresh ``uvicorn --workers 1`` with one configuration (default: ours,
+``release="transaction"``), under ``--clients`` concurrent clients cycling
+views (a) and (b) for ``--duration`` seconds. The load runs in segments of
+``--segment`` seconds (one storm ``run_load`` each, so throughput and errors
+are seen over time). Meanwhile, every ``--interval`` seconds, a thread with a
+plain admin connection of its own records:
+
+- **conns**: the server's sessions on the storm database (its own excluded);
+- **app RSS**: resident memory of the uvicorn process (Python, Django, the
+  pool), with its thread and file-descriptor counts;
+- **DB RSS**: PostgreSQL: the backend processes serving the storm database,
+  summed; MariaDB: the ``mariadbd`` process. Read from ``/proc``, so only for
+  a server on this machine. For PostgreSQL also the private part (``RssAnon``):
+  a backend's RSS also counts the shared buffers it has touched.
+
+A second thread counts the sessions every 50 ms for the peak.
+
+**Flat** means, after ``--warmup`` seconds: the median of the last third of
+the samples is at most the median of the first third plus a tolerance
+(sessions: +1; memory: 5 % + 2 MiB; the app's threads and fds, which follow
+the requests in flight: 10 % + 2), the peak of sessions never exceeds the
+pool's ``max_size``, and no request failed. The run prints
+the series once a minute, start/middle/end figures and a verdict per vendor,
+and exits 1 if any vendor was not flat. It is not part of CI.
+
+    python bench/soak.py                          # 10 min per vendor, both vendors
+    python bench/soak.py --duration 120 --warmup 20 --vendor mariadb
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE / "storm"))
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
+
+import storm_db  # noqa: E402
+from storm_load import run_load  # noqa: E402
+from storm_server import StormServer  # noqa: E402
+
+VIEWS = {"a": "/a/", "b": "/b/"}
+MIB = 1024 * 1024
+#: How far above its start (median of the first third after the warm-up) a
+#: series may end (median of the last third) and still be flat: (ratio, slack).
+#: Threads and fds follow the requests in flight (asgiref runs each request's
+#: sync code on a thread of its own), so they move more than sessions may.
+SESSIONS_TOLERANCE = (1.0, 1)
+MEMORY_TOLERANCE = (1.05, 2 * MIB)
+INFLIGHT_TOLERANCE = (1.10, 2)
+
+
+# -- reading /proc -------------------------------------------------------------
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS, RssAnon (bytes) and Threads of a local process; {} if it cannot be read."""
+    wanted = {"VmRSS": 1024, "RssAnon": 1024, "Threads": 1}
+    found: dict[str, int] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in wanted:
+                found[name] = int(value.split()[0]) * wanted[name]
+    except (OSError, ValueError):
+        return {}
+    return found
+
+
+def open_fds(pid: int) -> int | None:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def summed(pids: list[int]) -> tuple[int | None, int | None]:
+    """(VmRSS, RssAnon) of ``pids`` added up; None where none could be read."""
+    statuses = [s for s in (proc_status(pid) for pid in pids) if s]
+    if not statuses:
+        return None, None
+    return sum(s.get("VmRSS", 0) for s in statuses), sum(s.get("RssAnon", 0) for s in statuses)
+
+
+# -- the database server's view ---------------------------------------------------------
+
+
+def pg_backends(conn: Any) -> list[int]:
+    rows = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        [storm_db.DATABASE],
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def mariadb_sessions(conn: Any) -> int:
+    return storm_db.my_count(conn)
+
+
+def mariadb_pid(conn: Any) -> int | None:
+    cursor = conn.cursor()
+    cursor.execute("SELECT @@pid_file")
+    (pid_file,) = cursor.fetchone()
+    cursor.close()
+    try:
+        return int(Path(str(pid_file)).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# -- sampling -------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    t: float
+    conns: int
+    app_rss: int | None
+    app_threads: int | None
+    app_fds: int | None
+    db_rss: int | None
+    #: PostgreSQL only: the backends' private memory.
+    db_anon: int | None
+
+
+@dataclass
+class Segment:
+    t: float
+    seconds: float
+    ok: int
+    failed: int
+
+
+@dataclass
+class Run:
+    vendor: str
+    config: str
+    clients: int
+    #: The pool's max_size: the most sessions the server should ever see.
+    max_size: int
+    samples: list[Sample] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    peak_conns: int = 0
+    server_errors: dict[str, int] = field(default_factory=dict)
+
+
+class Recorder:
+    """Samples every ``interval`` seconds on a thread, with its own admin connection."""
+
+    def __init__(self, vendor: str, app_pid: int, interval: float, run: Run) -> None:
+        self.vendor, self.app_pid, self.interval, self.run = vendor, app_pid, interval, run
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="soak-recorder", daemon=True)
+        connect, _ = storm_db.SAMPLING[vendor]
+        self._conn = connect()
+        self._db_pid = mariadb_pid(self._conn) if vendor == "mariadb" else None
+        self.failure: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self._conn.close()
+
+    def sample(self) -> Sample:
+        if self.vendor == "postgresql":
+            backends = pg_backends(self._conn)
+            conns = len(backends)
+            db_rss, db_anon = summed(backends)
+        else:
+            conns = mariadb_sessions(self._conn)
+            db_rss = proc_status(self._db_pid).get("VmRSS") if self._db_pid else None
+            db_anon = None
+        app = proc_status(self.app_pid)
+        return Sample(
+            t=round(time.monotonic() - self.started, 1),
+            conns=conns,
+            app_rss=app.get("VmRSS"),
+            app_threads=app.get("Threads"),
+            app_fds=open_fds(self.app_pid),
+            db_rss=db_rss,
+            db_anon=db_anon,
+        )
+
+    def _loop(self) -> None:
+        next_at = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                self.run.samples.append(self.sample())
+                next_at += self.interval
+                self._stop.wait(max(0.0, next_at - time.monotonic()))
+        except BaseException as exc:  # reported by main(): a dead recorder proves nothing
+            self.failure = exc
+
+
+# -- the verdict ----------------------------------------------------------------------
+
+
+@dataclass
+class Series:
+    name: str
+    read: Callable[[Sample], int | None]
+    tolerance: tuple[float, int]
+    vendors: tuple[str, ...] = ("postgresql", "mariadb")
+
+    @property
+    def memory(self) -> bool:
+        return self.tolerance is MEMORY_TOLERANCE
+
+
+SERIES = [
+    Series("conns", lambda s: s.conns, SESSIONS_TOLERANCE),
+    Series("app RSS", lambda s: s.app_rss, MEMORY_TOLERANCE),
+    Series("app threads", lambda s: s.app_threads, INFLIGHT_TOLERANCE),
+    Series("app fds", lambda s: s.app_fds, INFLIGHT_TOLERANCE),
+    Series("DB RSS", lambda s: s.db_rss, MEMORY_TOLERANCE),
+    # MariaDB is one process: its RSS is all there is.
+    Series("DB private", lambda s: s.db_anon, MEMORY_TOLERANCE, ("postgresql",)),
+]
+
+
+def thirds(values: list[int]) -> tuple[float, float]:
+    third = max(1, len(values) // 3)
+    return statistics.median(values[:third]), statistics.median(values[-third:])
+
+
+def slope_per_minute(points: list[tuple[float, int]]) -> float:
+    """Least-squares slope of ``points`` (t in s), per minute."""
+    if len(points) < 2:
+        return 0.0
+    ts = [t for t, _ in points]
+    mean_t, mean_v = statistics.fmean(ts), statistics.fmean(v for _, v in points)
+    den = sum((t - mean_t) ** 2 for t in ts)
+    return 60 * sum((t - mean_t) * (v - mean_v) for t, v in points) / den if den else 0.0
+
+
+def show(value: float | None, memory: bool) -> str:
+    if value is None:
+        return "-"
+    return f"{value / MIB:.1f} MiB" if memory else f"{value:g}"
+
+
+def verdict(run: Run, warmup: float) -> tuple[bool, list[str]]:
+    lines: list[str] = []
+    flat = True
+    measured = [s for s in run.samples if s.t >= warmup]
+    if len(measured) < 6:
+        return False, [f"only {len(measured)} samples after the warm-up: nothing to judge"]
+    for series in SERIES:
+        if run.vendor not in series.vendors:
+            continue
+        points = [(s.t, v) for s in measured if (v := series.read(s)) is not None]
+        if len(points) < len(measured):
+            lines.append(f"  {series.name:<12} not measured (not this machine's, or not readable)")
+            continue
+        values = [v for _, v in points]
+        first, last = thirds(values)
+        ratio, slack = series.tolerance
+        ok = last <= first * ratio + slack
+        rule = f"<= first{f' x {ratio:g}' if ratio != 1 else ''} + {show(slack, series.memory)}"
+        flat &= ok
+        start, middle, end = values[0], values[len(values) // 2], values[-1]
+        rate = slope_per_minute(points)
+        lines.append(
+            f"  {series.name:<12} start {show(start, series.memory):>10}  middle "
+            f"{show(middle, series.memory):>10}  end {show(end, series.memory):>10} | "
+            f"median first third {show(first, series.memory)}, last third "
+            f"{show(last, series.memory)} ({rule}): {'flat' if ok else 'GREW'}; "
+            f"trend {rate / MIB if series.memory else rate:+.3f}"
+            f"{' MiB' if series.memory else ''}/min"
+        )
+    peak_ok = run.peak_conns <= run.max_size
+    flat &= peak_ok
+    lines.append(
+        f"  peak sessions {run.peak_conns} (max_size {run.max_size}): "
+        f"{'ok' if peak_ok else 'OVER'}"
+    )
+    failed = sum(seg.failed for seg in run.segments)
+    served = sum(seg.ok for seg in run.segments)
+    flat &= failed == 0
+    seconds = sum(seg.seconds for seg in run.segments)
+    lines.append(
+        f"  requests: {served:,} served ({served / seconds if seconds else 0:.0f}/s), "
+        f"{failed} failed" + (f"; server errors: {run.server_errors}" if run.server_errors else "")
+    )
+    return flat, lines
+
+
+# -- running ---------------------------------------------------------------------------
+
+
+def soak(vendor: str, args: argparse.Namespace) -> Run:
+    config = next(c for c in storm_db.CONFIGURATIONS if c.key == args.config)
+    if vendor not in config.vendors:
+        raise SystemExit(f"{config.key} does not run on {vendor}")
+    if reason := config.unavailable():
+        raise SystemExit(f"{config.key}: {reason}")
+    storm_db.SETUP[vendor]()
+    storm_db.wait_for_no_connections(vendor)
+    database = config.database(vendor, None)
+    pool = database["OPTIONS"].get("pool") or {}
+    run = Run(vendor, config.label, args.clients, pool.get("max_size", storm_db.POOL_SIZE))
+    paths = [VIEWS[v] for v in args.views]
+    with StormServer(database) as server:
+        assert server.process is not None
+        recorder = Recorder(vendor, server.process.pid, args.interval, run)
+        connect, count = storm_db.SAMPLING[vendor]
+        peak = storm_db.Sampler(connect, count)
+        recorder.start()
+        peak.start()
+        started = time.monotonic()
+        last_minute = -1
+        try:
+            while (elapsed := time.monotonic() - started) < args.duration:
+                seconds = min(args.segment, args.duration - elapsed)
+                load = asyncio.run(
+                    run_load(
+                        server.url,
+                        paths,
+                        clients=args.clients,
+                        duration=seconds,
+                        max_requests=10**9,
+                    )
+                )
+                run.segments.append(
+                    Segment(
+                        t=round(elapsed, 1),
+                        seconds=load.elapsed,
+                        ok=load.ok,
+                        failed=load.not_ok + sum(load.errors.values()),
+                    )
+                )
+                minute = int((time.monotonic() - started) // 60)
+                if minute != last_minute and run.samples:
+                    last_minute = minute
+                    s = run.samples[-1]
+                    print(
+                        f"  {vendor:<10} t={s.t:6.0f}s conns {s.conns:>3}  app RSS "
+                        f"{show(s.app_rss, True):>10}  DB RSS {show(s.db_rss, True):>10}  "
+                        f"{load.ok / load.elapsed:6.0f} req/s, {run.segments[-1].failed} failed",
+                        flush=True,
+                    )
+        finally:
+            peak.stop()
+            recorder.stop()
+        if recorder.failure is not None:
+            raise RuntimeError(f"the recorder died: {recorder.failure!r}")
+        run.peak_conns = peak.peak
+        run.server_errors = dict(server.server_errors().most_common(3))
+    return run
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    keys = [c.key for c in storm_db.CONFIGURATIONS]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--vendor", default="postgresql,mariadb", help="postgresql,mariadb")
+    parser.add_argument("--duration", type=float, default=600, help="seconds per vendor (600)")
+    parser.add_argument("--warmup", type=float, default=60, help="seconds not judged (60)")
+    parser.add_argument("--interval", type=float, default=5, help="seconds between samples (5)")
+    parser.add_argument("--segment", type=float, default=30, help="seconds per load run (30)")
+    parser.add_argument("--clients", type=int, default=100, help="concurrent clients (100)")
+    parser.add_argument("--views", default="a,b", help="views the clients cycle (a,b)")
+    parser.add_argument("--config", default="ours-transaction", help=", ".join(keys))
+    parser.add_argument("--json", type=Path, help="write every sample to this file")
+    args = parser.parse_args(argv)
+    args.vendor = args.vendor.split(",")
+    args.views = args.views.split(",")
+    if set(args.vendor) - set(storm_db.SETUP) or set(args.views) - set(VIEWS):
+        parser.error("--vendor: postgresql,mariadb; --views: a,b")
+    if args.config not in keys:
+        parser.error(f"--config: one of {', '.join(keys)}")
+    if not 1 <= args.clients <= 200 or args.warmup >= args.duration:
+        parser.error("1-200 clients, and a warm-up shorter than the duration")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    print(
+        f"soak: {args.config}, {args.clients} clients on views {','.join(args.views)}, "
+        f"{args.duration:g} s per vendor (first {args.warmup:g} s not judged), "
+        f"a sample every {args.interval:g} s; load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    all_flat = True
+    runs = []
+    for vendor in args.vendor:
+        run = soak(vendor, args)
+        runs.append(run)
+        flat, lines = verdict(run, args.warmup)
+        all_flat &= flat
+        print(f"\n{vendor}: {'FLAT' if flat else 'NOT FLAT'}")
+        print("\n".join(lines), flush=True)
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in runs], indent=1))
+        print(f"wrote {args.json}")
+    return 0 if all_flat else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
