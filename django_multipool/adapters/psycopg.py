@@ -91,6 +91,21 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
             self._pool.rotate(1)
         return super()._get_ready_connection(timeout)
 
+    #: The driver's error at the last failed connection attempt; None after a success.
+    last_connect_error: BaseException | None = None
+
+    def _connect(self, timeout: float | None = None) -> Any:
+        # Kept for PoolTimeout's message, so that a caller who timed out needs
+        # no connection attempt of its own to say why (which made it wait a
+        # connect timeout more, 3 s, and added to a struggling server's load).
+        try:
+            conn = super()._connect(timeout)
+        except Exception as exc:
+            self.last_connect_error = exc
+            raise
+        self.last_connect_error = None
+        return conn
+
 
 class PsycopgPoolAdapter(PoolAdapter):
     vendor = "postgresql"
@@ -121,7 +136,7 @@ class PsycopgPoolAdapter(PoolAdapter):
         # deque.append/pop are atomic, where an int += is not.
         lent: deque[None] = deque()
         self._lent, self._note_lent, self._note_returned = lent, lent.append, lent.pop
-        self._pool: psycopg_pool.ConnectionPool[Any] = _LifoConnectionPool(
+        self._pool: _LifoConnectionPool = _LifoConnectionPool(
             # Django sets autocommit on every checkout; psycopg_pool needs
             # connections that start IDLE for its configure/reset callbacks.
             kwargs={**_bounded_connect(connect_kwargs, config.timeout), "autocommit": True},
@@ -274,21 +289,19 @@ class PsycopgPoolAdapter(PoolAdapter):
         return error
 
     def _why_connecting_fails(self) -> str | None:
-        """Try one connection ourselves, to put the driver's reason in the error.
+        """What the driver said at the pool's last failed connection attempt.
 
         Only on the path where requests already timed out because the pool
-        could not connect; bounded by a short connect_timeout.
+        could not connect.
         """
-        kwargs = {**self._connect_kwargs, "connect_timeout": 3}
-        try:
-            psycopg.connect(**kwargs).close()
-        except psycopg.Error as exc:
-            message = str(exc).strip()
-            password = self._connect_kwargs.get("password")
-            if password:
-                message = message.replace(str(password), "********")
-            return message
-        return None
+        exc = self._pool.last_connect_error
+        if exc is None:
+            return None
+        message = str(exc).strip()
+        password = self._connect_kwargs.get("password")
+        if password:
+            message = message.replace(str(password), "********")
+        return message
 
     def _discard(self, conn: Any) -> None:
         # A closed connection is recognised as broken by putconn, which

@@ -19,6 +19,8 @@ driver has one (MySQL's ``read_timeout``).
 from __future__ import annotations
 
 import contextlib
+import functools
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -142,11 +144,16 @@ def test_new_connections_to_a_stalled_server_give_up_then_recover(
         began = time.monotonic()
         assert wait_until(lambda: pool.stats().connections_errors >= 1, 10), pool.stats()
         gave_up = time.monotonic() - began + waited
+        # Now the error says why, and saying it costs the caller no extra wait.
+        waited_again, error = timed(pool.acquire)
+        assert isinstance(error, PoolTimeout), error
+        assert waited_again <= TIMEOUT + SLACK, waited_again
+        assert "connection attempts failed" in str(error), error
 
     recovered = recovery(pool, vendor, 0)
     print(
-        f"\n{vendor} stalled connect: PoolTimeout after {waited:.2f} s; attempt gave up "
-        f"by {gave_up:.2f} s; recovered {recovered:.2f} s"
+        f"\n{vendor} stalled connect: PoolTimeout after {waited:.2f} s, then "
+        f"{waited_again:.2f} s; attempt gave up by {gave_up:.2f} s; recovered {recovered:.2f} s"
     )
 
 
@@ -208,6 +215,35 @@ def test_cut_connections_fail_once_cleanly_and_the_pool_recovers(
     )
 
 
+# -- the watchdog that bounds the pool's own round trips ---------------------------------------
+
+
+def test_the_watchdog_ends_a_round_trip_that_overran_and_leaves_others_alone() -> None:
+    """No server: a socket pair stands for a connection to one."""
+    from django_multipool._watchdog import NoAnswer, bounded, shut_down_socket
+
+    client, server_side = socket.socketpair()
+    with client, server_side:
+        interrupt = functools.partial(shut_down_socket, client.fileno())
+        # Answered in time: nothing happens to the socket.
+        server_side.sendall(b"pong")
+        with bounded(0.2, interrupt, "a ping"):
+            assert client.recv(4) == b"pong"
+        time.sleep(0.5)  # past the deadline: the disarmed alarm never goes off
+        server_side.sendall(b"again")
+        assert client.recv(5) == b"again"
+        # Never answered: the blocked recv() is cut short and the block fails.
+        began = time.monotonic()
+        with (
+            pytest.raises(NoAnswer, match=r"did not answer a ping within 0\.20 s"),
+            bounded(0.2, interrupt, "a ping"),
+        ):
+            assert client.recv(4) == b""  # what a shut-down socket reads
+        assert 0.2 <= time.monotonic() - began <= 0.2 + SLACK
+        with pytest.raises(OSError):
+            client.sendall(b"x" * 1_000_000)  # shut down for good, not closed
+
+
 # -- through Django ------------------------------------------------------------------------
 
 
@@ -218,7 +254,7 @@ def test_django_requests_on_a_cut_network(
         server,
         settings=through(proxy, server),
         min_size=1,
-        max_size=2,
+        max_size=1,  # one connection: the one cut
         timeout=TIMEOUT,
         check=False,
     )
