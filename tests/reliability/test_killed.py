@@ -29,8 +29,9 @@ pytestmark = pytest.mark.vendor
 MIN_SIZE = 3
 
 
-def backend_id(conn: Any, probe: Probe) -> Any:
-    return run(conn, probe.backend_id_sql)[0][0]
+def backend_id(conn: Any, probe: Probe) -> str:
+    # As text: Oracle's SID comes as text from SYS_CONTEXT, as a number from v$session.
+    return str(run(conn, probe.backend_id_sql)[0][0])
 
 
 def live_sessions(vendor: str, probe: Probe, ids: list[Any]) -> list[Any]:
@@ -41,7 +42,7 @@ def live_sessions(vendor: str, probe: Probe, ids: list[Any]) -> list[Any]:
         "mysql": f"SELECT id FROM information_schema.processlist WHERE id IN ({listed})",
         "oracle": f"SELECT sid FROM v$session WHERE sid IN ({listed}) AND status <> 'KILLED'",
     }[vendor]
-    return [row[0] for row in probe.execute(sql)]
+    return [str(row[0]) for row in probe.execute(sql)]
 
 
 def kill_all(vendor: str, probe: Probe, ids: list[Any]) -> None:
@@ -132,7 +133,7 @@ def sessions_on(vendor: str, probe: Probe, database: str) -> list[Any]:
         "mysql": "SELECT id FROM information_schema.processlist WHERE db = %s",
         "oracle": "SELECT sid FROM v$session WHERE username = UPPER(:1)",
     }[vendor]
-    return [row[0] for row in probe.execute(sql, (database,))]
+    return [str(row[0]) for row in probe.execute(sql, (database,))]
 
 
 def test_killed_idle_sessions_fail_at_most_once_each_with_check_off(
@@ -264,10 +265,10 @@ def test_oracle_sessions_that_ended_reach_django_as_operational_error() -> None:
     assert not isinstance(caught.value, OperationalError)
 
 
-def _django_backend_id(wrapper: Any, probe: Probe) -> Any:
+def _django_backend_id(wrapper: Any, probe: Probe) -> str:
     with wrapper.cursor() as cursor:
         cursor.execute(probe.backend_id_sql)
-        return cursor.fetchone()[0]
+        return str(cursor.fetchone()[0])
 
 
 def _driver_errors(vendor: str) -> type[BaseException]:

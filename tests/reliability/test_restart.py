@@ -24,7 +24,9 @@ from typing import Any
 import pytest
 from django.db import OperationalError, connections
 
-from .load import Load, django_alias, private_settings, run, wait_until
+from django_multipool import PoolTimeout
+
+from .load import Load, Outcome, django_alias, private_settings, run, wait_until
 from .private_servers import PrivateServer
 
 pytestmark = [pytest.mark.vendor, pytest.mark.slow]
@@ -91,13 +93,24 @@ def _restart_under(load: Load, private: PrivateServer) -> tuple[float, float]:
     return stopping, back
 
 
+def _failures(load: Load, back: float) -> list[Outcome]:
+    """Failed requests, less PoolTimeouts of requests that waited while the server was down.
+
+    Those only happen when a restart outlasts TIMEOUT (a slow restart
+    command; never the private servers) and are the pool's answer to it.
+    """
+    return [
+        o for o in load.failures() if not (isinstance(o.error, PoolTimeout) and o.started < back)
+    ]
+
+
 def _threads_served_after(load: Load, moment: float) -> int:
     return len({o.thread for o in load.successes() if o.ended > moment})
 
 
 def _report(label: str, load: Load, stopping: float, back: float, pool: Any) -> None:
     """The figures (shown with pytest -s): failures, and how long recovery took."""
-    failed = load.failures()
+    failed = _failures(load, back)
     served: set[int] = set()
     first = every_thread = None
     for o in sorted((o for o in load.successes() if o.ended > back), key=lambda o: o.ended):
@@ -109,7 +122,8 @@ def _report(label: str, load: Load, stopping: float, back: float, pool: Any) -> 
     assert first is not None and every_thread is not None
     print(
         f"\n{label}: {len(load.outcomes)} requests, {len(failed)} failed "
-        f"({len(load.failures(started_after=back))} started after the server was back); "
+        f"({len(load.failures(started_after=back))} started after the server was back; "
+        f"{len(load.failures()) - len(failed)} PoolTimeouts while it was down); "
         f"server down {back - stopping:.2f} s; after it was back, first success "
         f"{first - back:.2f} s, every thread served {every_thread - back:.2f} s; "
         f"longest request {max(o.took for o in load.outcomes):.2f} s; "
@@ -140,7 +154,7 @@ def test_pool_with_check_no_request_fails_once_the_server_is_back(
     assert not load.failures(started_after=back), load.failures(started_after=back)
     # Only requests the shutdown caught in flight may have failed, not one per
     # pooled connection.
-    assert len(load.failures()) <= THREADS
+    assert len(_failures(load, back)) <= THREADS
     assert wait_until(lambda: pool.stats().pool_size >= MIN_SIZE)
     assert pool.checked_out == 0
 
@@ -152,7 +166,7 @@ def test_pool_without_check_fails_at_most_once_per_connection_and_refills(
     stopping, back = _restart_under(load, restartable)
     _report(f"{restartable.vendor} pool check=False", load, stopping, back, pool)
 
-    failed = load.failures()
+    failed = _failures(load, back)
     assert len(failed) <= MAX_SIZE, [o.error for o in failed]
     driver_error = _driver_error(restartable.vendor)
     assert all(isinstance(o.error, driver_error) for o in failed), [o.error for o in failed]
@@ -174,7 +188,7 @@ def test_django_requests_across_a_restart(restartable: PrivateServer, check: boo
         pool = connections[alias].pool
         _report(f"{restartable.vendor} django check={check}", load, stopping, back, pool)
 
-        failed = load.failures()
+        failed = _failures(load, back)
         # What `except OperationalError` in a Django app catches, never a
         # driver error or Django's InterfaceError.
         assert all(type(o.error) is OperationalError for o in failed), [o.error for o in failed]
