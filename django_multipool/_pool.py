@@ -201,6 +201,7 @@ class Pool(Generic[Conn]):
                         0,
                         in_use=0,
                         connect_errors=self._failed_attempts,
+                        connect_error=self._connect_error_text(),
                     ) from self._last_connect_error
                 sleep(0.01)
 
@@ -370,10 +371,23 @@ class Pool(Generic[Conn]):
             in_use = len(self._in_use)
             failed = self._failed_attempts
         error = PoolTimeout.after_wait(
-            self.name, self.config.max_size, wait, waiting, in_use=in_use, connect_errors=failed
+            self.name,
+            self.config.max_size,
+            wait,
+            waiting,
+            in_use=in_use,
+            connect_errors=failed,
+            connect_error=self._connect_error_text(),
         )
         logger.warning("%s", error)
         raise error from self._last_connect_error
+
+    def _connect_error_text(self) -> str | None:
+        # The driver's own words, as the warning logged at the failure has
+        # them (no driver here puts the password in a connect error;
+        # tests/reliability/test_secrets.py holds them to that).
+        exc = self._last_connect_error
+        return None if exc is None else str(exc).strip() or type(exc).__name__
 
     def _lend_locked(self, slot: _Slot[Conn]) -> None:
         conn = slot.conn
