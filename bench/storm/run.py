@@ -33,7 +33,7 @@ from storm_server import StormServer  # noqa: E402
 
 from demo.load import LoadResult  # noqa: E402
 
-VIEWS = {"a": "/a/", "b": "/b/"}
+VIEWS = {"a": "/a/", "b": "/b/", "c": "/c/"}
 VENDORS = ("postgresql", "mariadb")
 
 
@@ -55,7 +55,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     keys = [c.key for c in storm_db.CONFIGURATIONS]
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--vendor", default="postgresql,mariadb", help="postgresql,mariadb")
-    parser.add_argument("--views", default="a,b", help="a (sync, 1 query), b (async, 0.2 s)")
+    parser.add_argument(
+        "--views",
+        default="a,b",
+        help="a (sync, 1 query), b (async, 0.2 s), c (sync, 20 queries; not by default)",
+    )
     parser.add_argument("--configs", default=",".join(keys), help=",".join(keys))
     parser.add_argument("--duration", type=float, default=8.0, help="measured seconds (8)")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds (2)")

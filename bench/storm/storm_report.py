@@ -197,4 +197,10 @@ def ratios(all_results: dict[str, list[Result]]) -> str:
         lines.append(
             f"    (a) transaction ÷ request         (target ≥ 0.9): {_ratio(results, 'a', t, r)}"
         )
+        if _find(results, t, "c") is not None:
+            # "At most 10 % slower": request-mode throughput / transaction's <= 1.10.
+            lines.append(
+                f"    (c) request ÷ transaction         (target ≤ 1.1): "
+                f"{_ratio(results, 'c', r, t)}"
+            )
     return "\n".join(lines)

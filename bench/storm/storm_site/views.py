@@ -1,4 +1,5 @@
-"""(a) a sync view running one query; (b) an async view: query, 0.2 s await, query."""
+"""(a) a sync view running one query; (b) an async view: query, 0.2 s await, query;
+(c) a sync view running 20 trivial queries (what release="transaction" costs per statement)."""
 
 import asyncio
 import random
@@ -23,6 +24,16 @@ async def async_view(request: HttpRequest) -> JsonResponse:
     await asyncio.sleep(UPSTREAM_SECONDS)
     second = await Row.objects.filter(pk=random.randint(1, ROWS)).afirst()
     return JsonResponse({"values": [r.value if r else None for r in (first, second)]})
+
+
+#: Statements of view (c).
+QUERIES = 20
+
+
+def twenty_queries_view(request: HttpRequest) -> JsonResponse:
+    rows = Row.objects.values_list("value", flat=True)
+    total = sum(rows.filter(pk=random.randint(1, ROWS)).first() or 0 for _ in range(QUERIES))
+    return JsonResponse({"total": total})
 
 
 def ready(request: HttpRequest) -> HttpResponse:
