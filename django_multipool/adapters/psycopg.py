@@ -29,7 +29,7 @@ import logging
 import math
 import os
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from time import monotonic
 from typing import Any, ClassVar
 
@@ -262,21 +262,15 @@ class PsycopgPoolAdapter(PoolAdapter):
         """
         deadline = now + timeout
         while True:
-            try:
-                # Bounded: a stalled server must not keep the caller past its deadline.
-                limit = max(deadline - monotonic(), _MIN_ROUND_TRIP)
-                with bounded(limit, _interrupter(conn), "the check"):
-                    psycopg_pool.ConnectionPool.check_connection(conn)
+            # Bounded: a stalled server must not keep the caller past its deadline.
+            limit = max(deadline - monotonic(), _MIN_ROUND_TRIP)
+            if self._answers(
+                conn, limit, "the check", psycopg_pool.ConnectionPool.check_connection
+            ):
                 return conn
-            except (psycopg.Error, NoAnswer) as exc:
-                logger.warning(
-                    "pool %r: a connection failed its check (%s); replacing it",
-                    self.name,
-                    str(exc).strip(),
-                )
-                # Closed, putconn() counts it and opens a replacement.
-                conn.close()
-                self._pool.putconn(conn)
+            # Closed, putconn() counts it and opens a replacement.
+            conn.close()
+            self._pool.putconn(conn)
             try:
                 conn = self._pool.getconn(deadline - monotonic())
             except _POOL_ERRORS as exc:
@@ -368,16 +362,29 @@ class PsycopgPoolAdapter(PoolAdapter):
         """
         if conn.pgconn.transaction_status not in _OPEN_TRANSACTION:
             return  # ACTIVE or UNKNOWN (closed): psycopg_pool discards it
+        if not self._answers(conn, self._timeout, "the rollback", psycopg.Connection.rollback):
+            conn.close()  # putconn() counts it as lost and opens a replacement
+
+    def _answers(
+        self, conn: Any, limit: float, what: str, round_trip: Callable[[Any], object]
+    ) -> bool:
+        """Run one round trip of the pool's own on ``conn``, bounded by ``limit``.
+
+        False, logged, if the connection failed it or did not answer in time:
+        the caller closes it, and psycopg_pool replaces it.
+        """
         try:
-            with bounded(self._timeout, _interrupter(conn), "the rollback"):
-                conn.rollback()
+            with bounded(limit, _interrupter(conn), what):
+                round_trip(conn)
         except (psycopg.Error, NoAnswer) as exc:
             logger.warning(
-                "pool %r: rolling back a returned connection failed (%s); closing it",
+                "pool %r: a connection failed %s (%s); closing it, a replacement opens",
                 self.name,
+                what,
                 str(exc).strip(),
             )
-            conn.close()
+            return False
+        return True
 
     def _reset_session(self, conn: psycopg.Connection[Any]) -> None:
         # In psycopg_pool's worker: bounded like every round trip of ours, and
