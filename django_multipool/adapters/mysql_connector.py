@@ -194,9 +194,14 @@ class _ConnectorDriver:
         if fd < 0:
             return True
         if hasattr(select, "poll"):
-            poller = select.poll()
-            poller.register(fd, select.POLLIN | select.POLLPRI)
-            return bool(poller.poll(0))
+            # One poller per connection, for the descriptor it was made for:
+            # building one per return cost as much as the poll itself.
+            cached = getattr(conn, "_multipool_poller", None)
+            if cached is None or cached[0] != fd:
+                poller = select.poll()
+                poller.register(fd, select.POLLIN | select.POLLPRI)
+                conn._multipool_poller = cached = (fd, poller)
+            return bool(cached[1].poll(0))
         readable, _, _ = select.select([fd], [], [], 0)  # pragma: no cover - Windows
         return bool(readable)
 

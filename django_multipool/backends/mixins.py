@@ -314,8 +314,13 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         connection, adapter = self.connection, self._pool_adapter
         self.connection = self._pool_adapter = None
         self._released_to = adapter
-        with self.wrap_database_errors:
+        try:
             adapter.release(connection)
+        except Exception:
+            # Django's error classes, as `with wrap_database_errors` would give;
+            # entering it only on failure keeps it off every statement's path.
+            with self.wrap_database_errors:
+                raise
 
     def _lease_again(self, adapter: PoolAdapter) -> None:
         """Take a connection for a session that released its own.

@@ -72,6 +72,8 @@ class _DatabaseErrorWrapper(DatabaseErrorWrapper):
     """Django's error wrapper, raising OperationalError for a lost connection."""
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        if exc_type is None:
+            return  # every statement passes here, usually without an error
         if isinstance(exc_value, _TIMEOUTS) or (
             isinstance(exc_value, connector_errors.InterfaceError)
             and exc_value.errno in _CONNECTION_LOST
