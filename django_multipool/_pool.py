@@ -40,7 +40,7 @@ from collections.abc import Callable
 from time import monotonic, sleep
 from typing import Any, Generic, Protocol, TypeVar
 
-from ._watchdog import bounded
+from ._watchdog import bounded, left_until
 from .adapter import Counters, PoolStats
 from .config import PoolConfig
 from .errors import PoolClosed, PoolTimeout, TooManyRequests
@@ -54,9 +54,6 @@ Conn = TypeVar("Conn")
 # Backoff between failed connection attempts while somebody needs one.
 _RETRY_FIRST = 0.5
 _RETRY_MAX = 10.0
-# The least a check's round trip is given, even when the acquire deadline is
-# (almost) over: a healthy server answers well within it.
-_MIN_ROUND_TRIP = 0.1
 # The worker wakes at least this often: a dropped-connection notice that
 # arrived while the lock was busy is picked up within this delay.
 _MAX_NAP = 1.0
@@ -413,7 +410,7 @@ class Pool(Generic[Conn]):
 
     def _passes_check(self, slot: _Slot[Conn], conn: Conn, deadline: float) -> bool:
         # A stalled server must not keep the caller past its acquire deadline.
-        limit = max(deadline - monotonic(), _MIN_ROUND_TRIP)
+        limit = left_until(deadline)
         try:
             with bounded(limit, functools.partial(self._driver.interrupt, conn), "the check"):
                 self._driver.ping(conn)

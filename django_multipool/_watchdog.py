@@ -28,7 +28,16 @@ from collections.abc import Callable
 from time import monotonic
 from types import TracebackType
 
-__all__ = ["NoAnswer", "bounded", "shut_down_socket"]
+__all__ = ["MIN_ROUND_TRIP", "NoAnswer", "bounded", "left_until", "shut_down_socket"]
+
+#: The least a round trip of the pool's own is given, even when the caller's
+#: deadline is (almost) over: a healthy server answers well within it.
+MIN_ROUND_TRIP = 0.1
+
+
+def left_until(deadline: float) -> float:
+    """Seconds a round trip may take to end by ``deadline`` (at least MIN_ROUND_TRIP)."""
+    return max(deadline - monotonic(), MIN_ROUND_TRIP)
 
 
 class NoAnswer(TimeoutError):

@@ -218,6 +218,10 @@ class _ConnectorDriver:
         # Every case in which _reset() sends something; keep the two in step.
         if self._session_reset or conn.unread_result or conn.in_transaction:
             return True
+        return self._autocommit_drifted(conn)
+
+    def _autocommit_drifted(self, conn: Any) -> bool:
+        """The server's autocommit (from the last status flags) differs from ours."""
         status = getattr(conn, "_multipool_server_status", None)
         return (
             status is not None and bool(status & ServerFlag.STATUS_AUTOCOMMIT) != self._autocommit
@@ -251,8 +255,7 @@ class _ConnectorDriver:
             return
         if conn.in_transaction:
             conn.rollback()
-        status = getattr(conn, "_multipool_server_status", None)
-        if status is not None and bool(status & ServerFlag.STATUS_AUTOCOMMIT) != self._autocommit:
+        if self._autocommit_drifted(conn):
             # A borrower switched autocommit with SQL ("SET autocommit = 0"),
             # which the connector's cached flag does not see, and Django's next
             # request trusts that flag: its writes would run in a transaction

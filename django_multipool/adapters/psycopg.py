@@ -36,7 +36,8 @@ from typing import Any, ClassVar
 import psycopg
 import psycopg_pool
 
-from .._watchdog import NoAnswer, bounded, shut_down_socket
+from .._redact import redact
+from .._watchdog import NoAnswer, bounded, left_until, shut_down_socket
 from ..adapter import PoolAdapter, PoolStats
 from ..config import (
     CONNECT_ARGUMENTS_COME_FROM_DATABASES,
@@ -53,9 +54,6 @@ logger = logging.getLogger("django_multipool")
 # threading's wait, so "never" becomes a century.
 _NEVER = 100 * 365 * 24 * 3600.0
 
-# The least a check's round trip is given, even when the acquire deadline is
-# (almost) over: a healthy server answers well within it.
-_MIN_ROUND_TRIP = 0.1
 _OPEN_TRANSACTION = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
 
 # Siblings, not subclasses of each other: each must be named.
@@ -219,8 +217,8 @@ class PsycopgPoolAdapter(PoolAdapter):
             lent_at = conn._multipool_handed_over
         except AttributeError:
             lent_at = None
-        if lent_at is None or lent_at <= 0:  # rare: _take_back() raises the error
-            lent_at = self._take_back(conn, now)
+        if lent_at is None or lent_at <= 0:
+            raise self._not_lent(conn)
         conn._multipool_handed_over = -now
         self._usage_s += now - lent_at
         if conn.pgconn.transaction_status:  # not IDLE: in a transaction, or worse
@@ -230,25 +228,22 @@ class PsycopgPoolAdapter(PoolAdapter):
 
     def discard(self, conn: Any) -> None:
         now = monotonic()
-        self._usage_s += now - self._take_back(conn, now)
+        lent_at = getattr(conn, "_multipool_handed_over", None)
+        if lent_at is None or lent_at <= 0:
+            raise self._not_lent(conn)
+        conn._multipool_handed_over = -now
+        self._usage_s += now - lent_at
         self._discard(conn)
         self._note_returned()
 
-    def _take_back(self, conn: Any, now: float) -> float:
-        """Mark ``conn`` returned at ``now``; return when it was lent."""
-        lent_at = getattr(conn, "_multipool_handed_over", None)
-        if lent_at is None or lent_at <= 0:
-            owner = getattr(getattr(conn, "_pool", None), "name", None)
-            raise ValueError(
-                f"can't give connection {conn} back to pool {self.name!r}: "
-                + (
-                    "it is not lent (given back twice?)"
-                    if owner == self.name
-                    else "it was not lent by this pool"
-                )
-            )
-        conn._multipool_handed_over = -now
-        return float(lent_at)
+    def _not_lent(self, conn: Any) -> ValueError:
+        owner = getattr(getattr(conn, "_pool", None), "name", None)
+        why = (
+            "it is not lent (given back twice?)"
+            if owner == self.name
+            else "it was not lent by this pool"
+        )
+        return ValueError(f"can't give connection {conn} back to pool {self.name!r}: {why}")
 
     @property
     def checked_out(self) -> int:
@@ -263,10 +258,8 @@ class PsycopgPoolAdapter(PoolAdapter):
         deadline = now + timeout
         while True:
             # Bounded: a stalled server must not keep the caller past its deadline.
-            limit = max(deadline - monotonic(), _MIN_ROUND_TRIP)
-            if self._answers(
-                conn, limit, "the check", psycopg_pool.ConnectionPool.check_connection
-            ):
+            check = psycopg_pool.ConnectionPool.check_connection
+            if self._answers(conn, left_until(deadline), "the check", check):
                 return conn
             # Closed, putconn() counts it and opens a replacement.
             conn.close()
@@ -306,11 +299,8 @@ class PsycopgPoolAdapter(PoolAdapter):
         exc = self._pool.last_connect_error
         if exc is None:
             return None
-        message = str(exc).strip()
         password = self._connect_kwargs.get("password")
-        if password:
-            message = message.replace(str(password), "********")
-        return message
+        return redact(str(exc).strip(), [str(password)] if password else [])
 
     def _discard(self, conn: Any) -> None:
         # A closed connection is recognised as broken by putconn, which

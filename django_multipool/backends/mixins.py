@@ -232,15 +232,12 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         # Django closes a connection past CONN_MAX_AGE here, at every request's
         # start and end; a pool needs CONN_MAX_AGE = 0, so that is every time.
         # A released session ends the same way, so that each request starts
-        # with a full connect() as in request mode.
-        if self.connection is None and self._released_to is not None:
-            self.close()
-            return
-        if self._pool_adapter is not None and self.connection is not None:
-            # Django would close it too, but after an error it first asks
-            # is_usable(), a round trip that a stalled server never answers,
-            # in the thread ending the request. The pool deals with a broken
-            # connection when it comes back (bounded).
+        # with a full connect() as in request mode. Django would close a held
+        # one too, but after an error it first asks is_usable(), a round trip
+        # that a stalled server never answers, in the thread ending the
+        # request; the pool deals with a broken connection when it comes back
+        # (bounded).
+        if self._pool_adapter is not None or self._released_to is not None:
             self.health_check_done = False
             self.close()
             return
