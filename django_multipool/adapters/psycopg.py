@@ -28,6 +28,7 @@ import functools
 import logging
 import math
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from time import monotonic
@@ -54,6 +55,8 @@ logger = logging.getLogger("django_multipool")
 # threading's wait, so "never" becomes a century.
 _NEVER = 100 * 365 * 24 * 3600.0
 
+# Guards connections_opened; taken once per connection opened, not per checkout.
+_COUNTING = threading.Lock()
 _OPEN_TRANSACTION = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
 
 # Siblings, not subclasses of each other: each must be named.
@@ -106,6 +109,9 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
 
     #: The driver's error at the last failed connection attempt; None after a success.
     last_connect_error: BaseException | None = None
+    #: Connections opened. psycopg_pool's connections_num counts attempts when
+    #: they start, so (attempts - errors) also counts one still in progress.
+    connections_opened = 0
 
     def _connect(self, timeout: float | None = None) -> Any:
         # Kept for PoolTimeout's message, so that a caller who timed out needs
@@ -117,6 +123,8 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
             self.last_connect_error = exc
             raise
         self.last_connect_error = None
+        with _COUNTING:  # psycopg_pool's workers connect in parallel
+            self.connections_opened += 1
         return conn
 
 
@@ -320,8 +328,7 @@ class PsycopgPoolAdapter(PoolAdapter):
             requests_queued=raw.get("requests_queued", 0),
             requests_wait_ms=raw.get("requests_wait_ms", 0),
             requests_errors=raw.get("requests_errors", 0),
-            # psycopg_pool counts attempts; the shared key counts connections opened.
-            connections_num=raw.get("connections_num", 0) - raw.get("connections_errors", 0),
+            connections_num=self._pool.connections_opened,
             connections_errors=raw.get("connections_errors", 0),
             connections_lost=raw.get("connections_lost", 0) + raw.get("returns_bad", 0),
             usage_ms=usage_ms,
