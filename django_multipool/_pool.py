@@ -74,6 +74,9 @@ class Driver(Protocol[Conn]):
     def is_broken(self, conn: Conn) -> bool:
         """True if the connection is known to be unusable. No round trip."""
 
+    def needs_reset(self, conn: Conn) -> bool:
+        """True if :meth:`reset` would do anything to ``conn``. No I/O."""
+
     def reset(self, conn: Conn) -> None:
         """Make a returned connection fit for the next borrower; raise to discard it.
 
@@ -146,6 +149,10 @@ class Pool(Generic[Conn]):
         self._worker_wakeup = threading.Condition(self._lock)
         self._idle: list[_Slot[Conn]] = []  # a stack: the end is the most recent
         self._in_use: dict[int, _Slot[Conn]] = {}
+        # Lent connections parked between their borrower's statements (see
+        # park()), by spot; still in _in_use. Taken under the lock by _take(),
+        # and without it by their borrower's retake(): dict.pop() decides.
+        self._parked: dict[Any, _Slot[Conn]] = {}
         self._waiters: deque[_Waiter] = deque()
         self._opening = 0
         self._size = 0  # idle + in use + being opened
@@ -168,6 +175,11 @@ class Pool(Generic[Conn]):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def parked(self) -> int:
+        """Lent connections parked at a borrower's spot; available to others."""
+        return len(self._parked)
 
     def open(self, wait: bool = False, timeout: float | None = None) -> None:
         """Start the worker that opens ``min_size`` connections in the background.
@@ -209,6 +221,10 @@ class Pool(Generic[Conn]):
                 return
             self._closed = True
             idle, self._idle = self._idle, []
+            while self._parked and (slot := self._take_parked_locked()) is not None:
+                self._in_use.pop(id(slot.conn), None)
+                slot.ref = None
+                idle.append(slot)
             self._size -= len(idle)
             waiters, self._waiters = list(self._waiters), deque()
             for waiter in waiters:
@@ -238,6 +254,7 @@ class Pool(Generic[Conn]):
         self._inherited = [slot.conn for slot in self._idle] + lent
         self._idle = []
         self._in_use = {}
+        self._parked = {}  # their connections are among the lent ones above
         self._size = 0
 
     # -- borrowing ------------------------------------------------------------------
@@ -295,6 +312,53 @@ class Pool(Generic[Conn]):
                 return
         self._retire(slot)
 
+    def park(self, spot: Any, conn: Conn, now: float) -> bool:
+        """Keep a lent connection at ``spot``, available to others; False if it cannot be.
+
+        It can if returning it would send nothing (no reset to run), it is
+        not past ``max_lifetime``, and nobody waits (a waiter is served by
+        :meth:`release` at once). No I/O: unlike a release, no broken-socket
+        test either; that is the borrower's (after an error it releases).
+        """
+        slot = self._in_use.get(id(conn))
+        if slot is None:
+            raise ValueError(f"{conn!r} was not lent by pool {self.name!r}")
+        if now >= slot.expires_at or self._driver.needs_reset(conn):
+            return False
+        with self._lock:
+            if self._closed or self._waiters:
+                return False
+            slot.conn = conn
+            slot.idle_since = now
+            self._parked[spot] = slot
+        return True
+
+    def retake(self, spot: Any, now: float) -> Conn | None:
+        """The connection parked at ``spot``, lent again; None if taken, retired or failed."""
+        slot = self._parked.pop(spot, None)
+        if slot is None:
+            return None
+        conn = slot.conn
+        assert conn is not None
+        if self._closed or now >= slot.expires_at:
+            self.release(conn)  # retires it
+            return None
+        interval = self._check_interval
+        if (
+            interval is not None
+            and now - slot.idle_since >= interval
+            and not self._passes_check(slot, conn, now + self.config.timeout)
+        ):
+            return None
+        slot.conn = None  # from now on only the borrower holds it
+        return conn
+
+    def release_parked(self, spot: Any) -> None:
+        """Put the connection parked at ``spot`` through :meth:`release`."""
+        slot = self._parked.pop(spot, None)
+        if slot is not None and slot.conn is not None:
+            self.release(slot.conn)
+
     def discard(self, conn: Conn) -> None:
         """Close a lent connection known to be broken; a replacement opens if needed."""
         with self._lock:
@@ -311,7 +375,7 @@ class Pool(Generic[Conn]):
             return self._counts.stats(
                 self.config,
                 size=self._size,
-                available=len(self._idle),
+                available=len(self._idle) + self.parked,
                 waiting=len(self._waiters),
                 usage_ms=usage_ms,
             )
@@ -337,6 +401,13 @@ class Pool(Generic[Conn]):
                         return slot
                     self._size -= 1  # expired while idle: retired below, outside the lock
                     retired.append(slot)
+                while self._parked and (parked := self._take_parked_locked()) is not None:
+                    if now < parked.expires_at:
+                        return parked  # registered as lent since its borrower took it
+                    self._in_use.pop(id(parked.conn), None)
+                    parked.ref = None
+                    self._size -= 1
+                    retired.append(parked)
                 if self.config.max_waiting and len(self._waiters) >= self.config.max_waiting:
                     self._counts.requests_errors += 1
                     raise TooManyRequests.queue_full(
@@ -385,6 +456,19 @@ class Pool(Generic[Conn]):
         # tests/reliability/test_secrets.py holds them to that).
         exc = self._last_connect_error
         return None if exc is None else str(exc).strip() or type(exc).__name__
+
+    def _take_parked_locked(self) -> _Slot[Conn] | None:
+        """The slot parked longest, or None if their borrowers took them all back."""
+        parked = self._parked
+        while parked:
+            try:
+                spot = next(iter(parked))
+            except (StopIteration, RuntimeError):  # reclaimed (dict changed) under us
+                continue
+            slot = parked.pop(spot, None)
+            if slot is not None:
+                return slot
+        return None
 
     def _lend_locked(self, slot: _Slot[Conn]) -> None:
         conn = slot.conn

@@ -26,7 +26,7 @@ from .config import PoolConfig
 from .errors import PoolConfigError
 from .leaks import LeakWatch
 
-__all__ = ["ConnectionSetup", "Counters", "PoolAdapter", "PoolStats"]
+__all__ = ["ConnectionSetup", "Counters", "ParkingSpot", "PoolAdapter", "PoolStats"]
 
 logger = logging.getLogger("django_multipool")
 
@@ -113,6 +113,30 @@ class Counters:
             connections_lost=self.connections_lost,
             usage_ms=usage_ms,
         )
+
+
+class ParkingSpot:
+    """Where one borrower's connection waits between two of its statements.
+
+    ``release="transaction"`` gives a connection back after every statement.
+    An adapter that can (:meth:`PoolAdapter.park`) keeps it aside for the
+    same borrower instead of putting it through its pool: the borrower's
+    next statement takes it back with :meth:`PoolAdapter.retake`, a dict
+    lookup, while anybody else who finds the pool empty takes it from the
+    spot first. One spot per borrower (a Django wrapper), reused.
+    """
+
+    __slots__ = ("__weakref__", "adapter")
+
+    def __init__(self) -> None:
+        #: The adapter the spot last parked a connection with; set by it.
+        self.adapter: PoolAdapter | None = None
+
+    def vacate(self) -> None:
+        """Give a connection still parked here back to its pool, for good."""
+        adapter, self.adapter = self.adapter, None
+        if adapter is not None:
+            adapter.release_parked(self)
 
 
 class PoolAdapter(ABC):
@@ -207,6 +231,32 @@ class PoolAdapter(ABC):
         self._account_usage(conn)
         self._discard(conn)
 
+    # -- parking (release="transaction"); the defaults simply release -------------
+
+    def park(self, spot: ParkingSpot, conn: Any) -> None:
+        """Give back a lent connection, keeping it at ``spot`` if the pool allows.
+
+        A parked connection counts as returned: it is available to anybody
+        who finds the pool empty, and ``spot``'s borrower takes it back with
+        :meth:`retake` unless somebody did. Connections that need work on
+        return (an open transaction, ``reset="session"``, past
+        ``max_lifetime``), or that a waiter could take now, are released.
+        The default always releases.
+        """
+        self.release(conn)
+
+    def retake(self, spot: ParkingSpot) -> Any | None:
+        """The connection parked at ``spot``, lent again; None if it was taken or retired.
+
+        What ``acquire()`` checks, a reclaimed connection gets too: one idle
+        for ``check`` seconds or more is checked (and None returned if it
+        fails). Anything else is as its borrower left it: same session, no I/O.
+        """
+        return None
+
+    def release_parked(self, spot: ParkingSpot) -> None:  # noqa: B027 - nothing parks by default
+        """Put a connection parked at ``spot`` through the pool's own return path."""
+
     def stats(self) -> PoolStats:
         stats = self._stats(usage_ms=int(self._usage_s * 1000))
         watch = self._leak_watch
@@ -220,6 +270,11 @@ class PoolAdapter(ABC):
     def checked_out(self) -> int:
         """Connections handed out by this adapter and not yet given back."""
         return len(self._checked_out)
+
+    @property
+    def parked(self) -> int:
+        """Connections parked between their borrower's statements (part of ``pool_available``)."""
+        return 0
 
     @property
     @abstractmethod

@@ -66,6 +66,7 @@ class LeakWatch:
         self._loans: dict[int, _Loan] = {}
         self._reclaimed: weakref.WeakSet[Any] = weakref.WeakSet()
         acquire, release, discard = pool.acquire, pool.release, pool.discard
+        park, retake = pool.park, pool.retake
         self._discard = discard
 
         def watched_acquire(timeout: float | None = None) -> Any:
@@ -83,11 +84,26 @@ class LeakWatch:
                 return
             discard(conn)
 
+        # A parked connection (release="transaction") is returned; taken back
+        # by its borrower's retake(), it is lent anew, from that statement.
+        def watched_park(spot: Any, conn: Any) -> None:
+            if self._loans.pop(id(conn), None) is None and conn in self._reclaimed:
+                return
+            park(spot, conn)
+
+        def watched_retake(spot: Any) -> Any:
+            conn = retake(spot)
+            if conn is not None:
+                self._lend(conn, sys._getframe(1))
+            return conn
+
         # Instance attributes shadow the class's methods on this pool only,
         # so pools without leak_timeout keep their fast path untouched.
         pool.acquire = watched_acquire  # type: ignore[method-assign]
         pool.release = watched_release  # type: ignore[method-assign]
         pool.discard = watched_discard  # type: ignore[method-assign]
+        pool.park = watched_park  # type: ignore[method-assign]
+        pool.retake = watched_retake  # type: ignore[method-assign]
         _monitor.add(self)
 
     def stop(self) -> None:

@@ -33,6 +33,7 @@ import select
 import socket
 import weakref
 from collections.abc import Mapping
+from time import monotonic
 from typing import Any, ClassVar
 
 import mysql.connector
@@ -41,7 +42,7 @@ from mysql.connector.constants import CNX_POOL_ARGS, DEFAULT_CONFIGURATION, Serv
 
 from .._pool import Pool
 from .._watchdog import bounded
-from ..adapter import ConnectionSetup, PoolAdapter, PoolStats
+from ..adapter import ConnectionSetup, ParkingSpot, PoolAdapter, PoolStats
 from ..errors import PoolConfigError
 
 __all__ = ["MySQLConnectorPoolAdapter", "abandon_connection"]
@@ -101,11 +102,36 @@ class MySQLConnectorPoolAdapter(PoolAdapter):
     def _discard(self, conn: Any) -> None:
         self._pool.discard(conn)
 
+    def park(self, spot: ParkingSpot, conn: Any) -> None:
+        # Counted as returned before it can be taken: whoever takes it counts anew.
+        now = monotonic()
+        started = self._checked_out.pop(id(conn), None)
+        if started is not None:
+            self._usage_s += now - started
+        if self._pool.park(spot, conn, now):
+            spot.adapter = self
+        else:
+            self._pool.release(conn)
+
+    def retake(self, spot: ParkingSpot) -> Any | None:
+        now = monotonic()
+        conn = self._pool.retake(spot, now)
+        if conn is not None:
+            self._checked_out[id(conn)] = now
+        return conn
+
+    def release_parked(self, spot: ParkingSpot) -> None:
+        self._pool.release_parked(spot)
+
     def _stats(self, usage_ms: int) -> PoolStats:
         return self._pool.stats(usage_ms)
 
     def _forget_after_fork(self) -> None:
         self._pool.forget_after_fork()
+
+    @property
+    def parked(self) -> int:
+        return self._pool.parked
 
     def _forget_checkout(self, key: int) -> None:
         # The borrower dropped the connection: it will never be released.
@@ -209,12 +235,12 @@ class _ConnectorDriver:
         # A stalled server must not hold the thread giving the connection
         # back: the round trips get the pool's timeout. Armed only when there
         # is one, keeping a plain return free of it.
-        if self._reset_talks_to_server(conn):
+        if self.needs_reset(conn):
             interrupt = functools.partial(self.interrupt, conn)
             with bounded(self._round_trip_limit, interrupt, "the reset of a returned connection"):
                 self._reset(conn)
 
-    def _reset_talks_to_server(self, conn: Any) -> bool:
+    def needs_reset(self, conn: Any) -> bool:
         # Every case in which _reset() sends something; keep the two in step.
         if self._session_reset or conn.unread_result or conn.in_transaction:
             return True

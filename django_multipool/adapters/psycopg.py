@@ -39,7 +39,7 @@ import psycopg_pool
 
 from .._redact import redact
 from .._watchdog import NoAnswer, bounded, left_until, shut_down_socket
-from ..adapter import PoolAdapter, PoolStats
+from ..adapter import ParkingSpot, PoolAdapter, PoolStats
 from ..config import (
     CONNECT_ARGUMENTS_COME_FROM_DATABASES,
     CONNECTION_SETUP_IS_THE_BACKENDS,
@@ -82,7 +82,17 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
     LIFO it keeps one hot session, and connections left at the cold end sit
     unused, so ``max_idle`` can close them (FIFO keeps them all in rotation).
     SQLAlchemy's ``pool_use_lifo`` and HikariCP make the same choice.
+
+    With no idle connection it takes one parked between its borrower's
+    statements (``release="transaction"``, :class:`~django_multipool.adapter.ParkingSpot`)
+    before it queues the caller or grows.
     """
+
+    def __init__(self, *args: Any, parked: dict[Any, Any], **kwargs: Any) -> None:
+        # Shared with the adapter, which parks and retakes; taken from here
+        # only under self._lock, where psycopg_pool decides who waits.
+        self._parked = parked
+        super().__init__(*args, **kwargs)
 
     def _get_ready_connection(self, timeout: float | None) -> Any:
         # psycopg_pool's own method (3.3; 3.2's lacks only the first test and
@@ -90,8 +100,9 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
         # popleft(): returned connections are appended on the right, so this
         # takes the newest, and shrinking (popleft) still closes the one unused
         # longest. A copy, not super() around a rotate(): that cost 1,350
-        # instructions a checkout, 4 % of a cycle. tests/unit/
-        # test_psycopg_lifo.py fails if psycopg_pool's version changes.
+        # instructions a checkout, 4 % of a cycle. One branch is ours: the
+        # parked connections. tests/unit/test_psycopg_lifo.py fails if
+        # psycopg_pool's version changes.
         if timeout is not None and timeout <= 0.0:
             raise psycopg_pool.PoolTimeout()
 
@@ -100,12 +111,27 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
             conn = self._pool.pop()
             if len(self._pool) < self._nconns_min:
                 self._nconns_min = len(self._pool)
+        elif self._parked and (conn := self._take_parked()) is not None:
+            pass  # lent already, as psycopg_pool counts: nothing to update
         elif self.max_waiting and len(self._waiting) >= self.max_waiting:
             self._stats[self._REQUESTS_ERRORS] += 1
             raise psycopg_pool.TooManyRequests(
                 f"the pool {self.name!r} has already {len(self._waiting)} requests waiting"
             )
         return conn
+
+    def _take_parked(self) -> Any:
+        """The connection parked longest, or None if their borrowers took them all back."""
+        parked = self._parked
+        while parked:
+            try:
+                spot = next(iter(parked))
+            except (StopIteration, RuntimeError):  # reclaimed (dict changed) under us
+                continue
+            conn = parked.pop(spot, None)  # atomic: the borrower's retake() or us
+            if conn is not None:
+                return conn
+        return None
 
     #: The driver's error at the last failed connection attempt; None after a success.
     last_connect_error: BaseException | None = None
@@ -157,7 +183,14 @@ class PsycopgPoolAdapter(PoolAdapter):
         # deque.append/pop are atomic, where an int += is not.
         lent: deque[None] = deque()
         self._lent, self._note_lent, self._note_returned = lent, lent.append, lent.pop
+        # release="transaction": connections parked between their borrower's
+        # statements (see park()); psycopg_pool counts them as lent.
+        self._parked: dict[ParkingSpot, Any] = {}
+        # What a return must do besides putconn() rules parking out: a session
+        # reset, or (leak_timeout) a loan to end, which the watch does.
+        self._parks = config.reset == "rollback"
         self._pool: _LifoConnectionPool = _LifoConnectionPool(
+            parked=self._parked,
             # Django sets autocommit on every checkout; psycopg_pool needs
             # connections that start IDLE for its configure/reset callbacks.
             kwargs={**_bounded_connect(connect_kwargs, config.timeout), "autocommit": True},
@@ -183,7 +216,14 @@ class PsycopgPoolAdapter(PoolAdapter):
         self._pool.open(wait=wait, timeout=self.config.timeout)
 
     def _close(self, timeout: float) -> None:
+        # Closed first: nothing parks any more, and putconn() closes what it gets.
         self._pool.close(timeout=timeout)
+        while True:
+            try:
+                _, conn = self._parked.popitem()
+            except KeyError:
+                break
+            self._putconn(conn)
 
     def _forget_after_fork(self) -> None:
         # psycopg_pool is not fork-safe: in a child its idle connections are
@@ -196,7 +236,8 @@ class PsycopgPoolAdapter(PoolAdapter):
         # objects later sends nothing either. Instance attributes: the
         # parent's release() stays the fused fast path.
         self._pool._closed = True
-        kept: list[Any] = []
+        kept: list[Any] = list(self._parked.values())
+        self._parked.clear()
         self.release = self.discard = kept.append  # type: ignore[method-assign,assignment]
 
     # acquire/release override the base's template: a fused frame each, one
@@ -234,6 +275,48 @@ class PsycopgPoolAdapter(PoolAdapter):
         self._putconn(conn)
         self._note_returned()
 
+    def park(self, spot: ParkingSpot, conn: Any) -> None:
+        now = monotonic()
+        lent_at = getattr(conn, "_multipool_handed_over", None)
+        if lent_at is None or lent_at <= 0:
+            raise self._not_lent(conn)
+        # Not IDLE (a transaction, or closed) or past max_lifetime: putconn()
+        # has work to do.
+        if self._parks and not conn.pgconn.transaction_status and conn._expire_at > now:
+            pool = self._pool
+            with pool._lock:
+                # The lock psycopg_pool decides under who waits: once a client
+                # waits, nothing parks until putconn() served it.
+                parks = not pool._waiting and not pool._closed
+                if parks:
+                    conn._multipool_handed_over = -now
+                    self._parked[spot] = conn
+            if parks:
+                spot.adapter = self
+                self._usage_s += now - lent_at
+                self._note_returned()
+                return
+        self.release(conn)
+
+    def retake(self, spot: ParkingSpot) -> Any | None:
+        conn = self._parked.pop(spot, None)
+        if conn is None:
+            return None
+        if self._pool._closed:
+            self._putconn(conn)  # closes it
+            return None
+        now = monotonic()
+        if now + conn._multipool_handed_over >= self._check_after:
+            conn = self._validated(conn, now, self._timeout)
+        conn._multipool_handed_over = now
+        self._note_lent(None)
+        return conn
+
+    def release_parked(self, spot: ParkingSpot) -> None:
+        conn = self._parked.pop(spot, None)
+        if conn is not None:
+            self._putconn(conn)
+
     def discard(self, conn: Any) -> None:
         now = monotonic()
         lent_at = getattr(conn, "_multipool_handed_over", None)
@@ -256,6 +339,10 @@ class PsycopgPoolAdapter(PoolAdapter):
     @property
     def checked_out(self) -> int:
         return len(self._lent)
+
+    @property
+    def parked(self) -> int:
+        return len(self._parked)
 
     def _validated(self, conn: Any, now: float, timeout: float) -> Any:
         """Return ``conn`` if it answers, else the first that does, within ``timeout``.
@@ -322,7 +409,7 @@ class PsycopgPoolAdapter(PoolAdapter):
             pool_min=raw["pool_min"],
             pool_max=raw["pool_max"],
             pool_size=raw["pool_size"],
-            pool_available=raw["pool_available"],
+            pool_available=raw["pool_available"] + self.parked,
             requests_waiting=self._waiting_now(),
             requests_num=raw.get("requests_num", 0),
             requests_queued=raw.get("requests_queued", 0),

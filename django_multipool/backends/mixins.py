@@ -23,6 +23,7 @@ What differs from Django's built-in pools, on purpose:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -32,7 +33,7 @@ from django.db.backends.base.base import NO_DB_ALIAS
 from django.utils.asyncio import async_unsafe
 from django.utils.functional import cached_property
 
-from ..adapter import ConnectionSetup, PoolAdapter
+from ..adapter import ConnectionSetup, ParkingSpot, PoolAdapter
 from ..config import PoolConfig
 from ..errors import PoolClosed
 from .registry import registry, wrappers
@@ -126,6 +127,12 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         self._cursor_generation = 0
         # Depth of pinned() blocks on this wrapper.
         self._pins = 0
+        # Where the pool keeps this session's connection between statements,
+        # for its next statement to take back without a checkout (adapters
+        # that can: PoolAdapter.park()). A wrapper dropped with a connection
+        # parked (its thread ended mid-session) gives it back to the pool.
+        self._parking = ParkingSpot()
+        weakref.finalize(self, self._parking.vacate).atexit = False
         wrappers.add(self)
 
     # -- what Django's own pooled wrappers expose ------------------------------
@@ -221,7 +228,9 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
     def close(self) -> None:
         # Ends the session: the next statement goes through connect() again
         # (connection_created, init_connection_state), as in request mode.
+        # A connection still parked goes back through the pool's return path.
         self._released_to = None
+        self._parking.vacate()
         if self._open_cursors:
             # Cursors left open (never closed, or garbage) end with the session.
             self._open_cursors = 0
@@ -281,11 +290,25 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         return wrapper
 
     def close_if_health_check_failed(self) -> None:
-        if self._pool_adapter is not None or self._released_to is not None:
-            # The pool validates on checkout as OPTIONS["pool"]["check"] says;
-            # a connection held by this thread was validated then, and a
-            # released session's next one will be. (Django's PostgreSQL
-            # version would look the pool up on every statement.)
+        # Django calls this first thing in _cursor() and set_autocommit(),
+        # right before ensure_connection(). The pool validates on checkout as
+        # OPTIONS["pool"]["check"] says; a connection held by this thread was
+        # validated then. (Django's PostgreSQL version would look the pool up
+        # on every statement.)
+        released_to = self._released_to
+        if released_to is not None:
+            # release="transaction", between statements: the connection this
+            # session parked, taken back here (checked if idle long enough)
+            # makes ensure_connection() a no-op. That skips a connect(), and
+            # Django's error wrapper around it, on every statement; retake()
+            # raises no driver error to wrap. If it was taken, connect()
+            # leases another.
+            connection = released_to.retake(self._parking)
+            if connection is not None:
+                self._released_to = None
+                self.connection, self._pool_adapter = connection, released_to
+            return
+        if self._pool_adapter is not None:
             return
         super().close_if_health_check_failed()
 
@@ -312,7 +335,12 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         self.connection = self._pool_adapter = None
         self._released_to = adapter
         try:
-            adapter.release(connection)
+            if self.errors_occurred:
+                # Maybe broken: the pool's return path tests it (Django
+                # clears the flag at the session's next connect()).
+                adapter.release(connection)
+            else:
+                adapter.park(self._parking, connection)
         except Exception:
             # Django's error classes, as `with wrap_database_errors` would give;
             # entering it only on failure keeps it off every statement's path.
@@ -329,6 +357,15 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         get_new_connection() does to each connection, without I/O. Driver
         errors are wrapped by ensure_connection(), the caller of connect().
         """
+        connection = adapter.retake(self._parking)
+        if connection is not None:
+            # Parked since this session's last statement and nobody took it:
+            # exactly as that statement left it (autocommit, no transaction,
+            # prepared by prepare_pooled_connection()). Nothing to redo.
+            # (Statements take it back earlier: close_if_health_check_failed.)
+            self._released_to = None
+            self.connection, self._pool_adapter = connection, adapter
+            return
         try:
             connection = adapter.acquire()
         except PoolClosed:
@@ -426,6 +463,7 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         self.connection = None
         self._pool_adapter = None
         self._released_to = None
+        self._parking.adapter = None  # the parent's pool keeps what is parked there
         self._open_cursors = 0
         self._cursor_generation += 1
         self.in_atomic_block = False

@@ -121,6 +121,27 @@ def test_a_django_connection_left_open_by_a_finished_thread_is_reclaimed(
     assert "'request-thread' ended" in leak_records(caplog)[0].getMessage()
 
 
+def test_a_connection_parked_between_statements_is_no_leak_until_taken_back(
+    make_wrapper: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=LEAKS)
+    wrapper = make_wrapper(max_size=2, leak_timeout=0.2, release="transaction")
+    with wrapper.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    adapter = wrapper._released_to
+    assert adapter.parked == 1  # returned, kept for this session's next statement
+    time.sleep(0.6)  # several scans
+    assert not leak_records(caplog)
+    # Taken back by the next statement, it is on loan again: held too long, reported.
+    cursor = wrapper.cursor()
+    cursor.execute("SELECT 1")
+    try:
+        assert wait_until(lambda: leak_records(caplog), timeout=5)
+    finally:
+        cursor.close()
+    assert adapter.stats().leaks_detected == 1
+
+
 def test_without_leak_timeout_the_pool_keeps_its_own_methods(make_pool: Any) -> None:
     pool = make_pool()
     # Nothing recorded per checkout: the class's fast path, not a wrapper.

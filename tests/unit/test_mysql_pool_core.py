@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from time import monotonic
 from typing import Any
 
 import pytest
@@ -80,6 +81,9 @@ class RecordingDriver:
         pass
 
     def is_broken(self, conn: Conn) -> bool:
+        return False
+
+    def needs_reset(self, conn: Conn) -> bool:
         return False
 
     def reset(self, conn: Conn) -> None:
@@ -154,3 +158,45 @@ def test_open_wait_reports_the_connect_error() -> None:
         pool.open(wait=True, timeout=0.3)
     assert isinstance(caught.value.__cause__, ConnectionRefusedError)
     pool.close()
+
+
+# -- parking (release="transaction") ---------------------------------------------------
+
+
+def test_a_parked_connection_goes_back_to_its_spot_or_to_whoever_finds_no_idle_one() -> None:
+    pool, _ = make_core(min_size=1, max_size=1, timeout=0.2)
+    conn = pool.acquire()
+    mine, other = object(), object()
+    assert pool.park(mine, conn, now=monotonic())
+    assert pool.stats().pool_available == 1 and pool.parked == 1
+    assert pool.retake(mine, now=monotonic()) is conn
+    assert pool.retake(mine, now=monotonic()) is None  # taken once only
+    assert pool.park(mine, conn, now=monotonic())
+    assert pool.acquire() is conn  # the only one: taken from the spot
+    assert pool.retake(mine, now=monotonic()) is None
+    assert pool.retake(other, now=monotonic()) is None
+    pool.release(conn)
+    pool.close()
+
+
+def test_a_parked_connection_past_its_lifetime_is_retired_not_handed_out() -> None:
+    pool, driver = make_core(min_size=0, max_size=1, max_lifetime=60, timeout=5)
+    conn = pool.acquire()
+    assert pool.park(object(), conn, now=monotonic())
+    pool._parked[next(iter(pool._parked))].expires_at = 0.0  # its lifetime is over
+    replacement = pool.acquire()
+    assert replacement is not conn
+    assert driver.closed == [conn.n]
+    pool.release(replacement)
+    pool.close()
+
+
+def test_closing_the_pool_closes_parked_connections() -> None:
+    pool, driver = make_core(min_size=1, max_size=1)
+    conn = pool.acquire()
+    spot = object()
+    assert pool.park(spot, conn, now=monotonic())
+    pool.close()
+    assert driver.closed == [conn.n]
+    assert pool.retake(spot, now=monotonic()) is None
+    assert pool.stats().pool_size == 0

@@ -1,7 +1,8 @@
 """Tripwire: our LIFO pool copies one psycopg_pool method; it must still match.
 
 django_multipool.adapters.psycopg._LifoConnectionPool._get_ready_connection is
-psycopg_pool's own, with ``pop()`` for ``popleft()``. If a psycopg_pool
+psycopg_pool's own, with ``pop()`` for ``popleft()`` and one branch added (parked
+connections). If a psycopg_pool
 release changes the original, this fails, so the copy is reviewed instead of
 silently diverging (or breaking on a renamed attribute at the first checkout).
 """
@@ -38,6 +39,9 @@ def body_of(function: object) -> str:
     return "\n".join(ast.unparse(statement) for statement in statements)
 
 
+PARKED_BRANCH = "elif self._parked and (conn := self._take_parked()) is not None:\n    pass\n"
+
+
 def test_our_copy_is_psycopg_pools_method_with_pop_for_popleft() -> None:
     from django_multipool.adapters.psycopg import _LifoConnectionPool
 
@@ -47,6 +51,9 @@ def test_our_copy_is_psycopg_pools_method_with_pop_for_popleft() -> None:
     ours = ours.replace("psycopg_pool.PoolTimeout", "PoolTimeout")
     ours = ours.replace("psycopg_pool.TooManyRequests", "TooManyRequests")
     assert ours.count("self._pool.pop()") == 1
+    # Our one branch: connections parked between statements (release="transaction").
+    assert ours.count(PARKED_BRANCH) == 1
+    ours = ours.replace(PARKED_BRANCH, "")
     assert ours.replace("self._pool.pop()", "self._pool.popleft()") == theirs, (
         f"psycopg_pool {psycopg_pool.__version__} changed "
         f"ConnectionPool._get_ready_connection: update the copy in "
