@@ -236,9 +236,7 @@ def test_many_sessions_on_few_connections_never_share_one_at_a_time(
     # certainly held which server session (between cursor() and its close);
     # two threads in one session at overlapping times would be a mix-up.
     owner = session(max_size=2, timeout=10)
-    sleep = {"postgresql": "SELECT pg_sleep(0.001)", "mysql": "SELECT SLEEP(0.001)"}[
-        owner.vendor
-    ]
+    sleep = {"postgresql": "SELECT pg_sleep(0.001)", "mysql": "SELECT SLEEP(0.001)"}[owner.vendor]
     held: list[tuple[str, float, float, int]] = []
     errors: list[BaseException] = []
 
