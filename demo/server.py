@@ -51,7 +51,8 @@ class UvicornServer:
 
     Other sites pass their own ``app`` (``module:attribute``; with
     ``factory=True`` a callable returning the app), ``env`` (default
-    :func:`child_env`) and ``ready_path``, a GET that answers 2xx once serving.
+    :func:`child_env`), ``ready_path``, a GET that answers 2xx once serving,
+    and ``server_args``, more uvicorn options.
     """
 
     def __init__(
@@ -61,8 +62,10 @@ class UvicornServer:
         factory: bool = False,
         env: dict[str, str] | None = None,
         ready_path: str = "/stats/",
+        server_args: tuple[str, ...] = (),
     ) -> None:
         self.app = app
+        self.server_args = server_args
         self.factory = factory
         self.env = env if env is not None else child_env()
         self.ready_path = ready_path
@@ -89,6 +92,7 @@ class UvicornServer:
                 "--no-access-log",
                 "--log-level",
                 "warning",
+                *self.server_args,
             ],
             cwd=PROJECT_ROOT,
             env=self.env,

@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 import storm_db  # noqa: E402
 import storm_report  # noqa: E402
 from storm_load import run_load  # noqa: E402
-from storm_server import StormServer  # noqa: E402
+from storm_server import STACKS, StormServer, stack_missing  # noqa: E402
 
 from demo.load import LoadResult  # noqa: E402
 
@@ -67,8 +67,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--max-requests", type=int, default=100_000, help="per run, at most (100000)"
     )
+    parser.add_argument(
+        "--stack",
+        choices=sorted(STACKS),
+        default="standard",
+        help="uvicorn's loop and HTTP parser: standard (uvloop, httptools; default) "
+        "or pure (asyncio, h11)",
+    )
     parser.add_argument("--no-files", action="store_true", help="print only; write no files")
     args = parser.parse_args(argv)
+    if reason := stack_missing(args.stack):
+        parser.error(reason)
     args.vendor = args.vendor.split(",")
     args.views = args.views.split(",")
     args.configs = args.configs.split(",")
@@ -102,7 +111,7 @@ def measure(
         if bouncer is not None:
             bouncer.start()
         database = config.database(vendor, bouncer.port if bouncer else None)
-        with StormServer(database) as server:
+        with StormServer(database, args.stack) as server:
             path = VIEWS[view]
             if args.warmup:
                 asyncio.run(
@@ -162,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     commit = commit_ran()
     print(
         f"django_multipool at {commit}; release='transaction' "
-        f"{'available' if transaction else 'not available yet'}"
+        f"{'available' if transaction else 'not available yet'}; "
+        f"uvicorn {' '.join(STACKS[args.stack])}"
     )
     all_results: dict[str, list[Result]] = {}
     for vendor in args.vendor:

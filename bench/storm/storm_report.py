@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from storm_db import STORM_CONNECTION_LIMIT
+from storm_server import STACKS
 
 from demo.load import percentile
 
@@ -90,7 +91,8 @@ def write_markdown(
     path.write_text(
         f"# Connection storm on {vendor}\n\n"
         f"`python bench/storm/run.py --vendor {vendor} --clients {args.clients} "
-        f"--duration {args.duration:g}` against django_multipool at {commit}. "
+        f"--duration {args.duration:g} --stack {args.stack}` against django_multipool "
+        f"at {commit}; uvicorn {' '.join(STACKS[args.stack])}. "
         f"{args.clients} concurrent clients, {args.warmup:g} s warm-up then "
         f"{args.duration:g} s measured, a fresh uvicorn worker per row; pool size 20 "
         f"everywhere; peak server connections sampled every 50 ms from {server} "
