@@ -47,11 +47,11 @@ class PoolStats:
     pool_max: int
     #: Connections open or being opened (idle + in use + connecting).
     pool_size: int
-    #: Idle connections ready to be handed out.
+    #: Idle connections ready to be handed out, parked ones included.
     pool_available: int
     #: Acquirers waiting right now.
     requests_waiting: int
-    #: Acquire calls.
+    #: Acquire calls (not a statement taking back its parked connection).
     requests_num: int = 0
     #: Acquire calls that had to wait.
     requests_queued: int = 0
