@@ -41,7 +41,7 @@ from time import monotonic, sleep
 from typing import Any, Generic, Protocol, TypeVar
 
 from ._watchdog import bounded, left_until
-from .adapter import Counters, PoolStats
+from .adapter import Counters, PoolStats, take_longest_parked
 from .config import PoolConfig
 from .errors import PoolClosed, PoolTimeout, TooManyRequests
 
@@ -221,7 +221,7 @@ class Pool(Generic[Conn]):
                 return
             self._closed = True
             idle, self._idle = self._idle, []
-            while self._parked and (slot := self._take_parked_locked()) is not None:
+            while self._parked and (slot := take_longest_parked(self._parked)) is not None:
                 self._in_use.pop(id(slot.conn), None)
                 slot.ref = None
                 idle.append(slot)
@@ -401,7 +401,7 @@ class Pool(Generic[Conn]):
                         return slot
                     self._size -= 1  # expired while idle: retired below, outside the lock
                     retired.append(slot)
-                while self._parked and (parked := self._take_parked_locked()) is not None:
+                while self._parked and (parked := take_longest_parked(self._parked)) is not None:
                     if now < parked.expires_at:
                         return parked  # registered as lent since its borrower took it
                     self._in_use.pop(id(parked.conn), None)
@@ -456,19 +456,6 @@ class Pool(Generic[Conn]):
         # tests/reliability/test_secrets.py holds them to that).
         exc = self._last_connect_error
         return None if exc is None else str(exc).strip() or type(exc).__name__
-
-    def _take_parked_locked(self) -> _Slot[Conn] | None:
-        """The slot parked longest, or None if their borrowers took them all back."""
-        parked = self._parked
-        while parked:
-            try:
-                spot = next(iter(parked))
-            except (StopIteration, RuntimeError):  # reclaimed (dict changed) under us
-                continue
-            slot = parked.pop(spot, None)
-            if slot is not None:
-                return slot
-        return None
 
     def _lend_locked(self, slot: _Slot[Conn]) -> None:
         conn = slot.conn

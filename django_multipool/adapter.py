@@ -20,7 +20,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from time import monotonic
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from .config import PoolConfig
 from .errors import PoolConfigError
@@ -29,6 +29,8 @@ from .leaks import LeakWatch
 __all__ = ["ConnectionSetup", "Counters", "ParkingSpot", "PoolAdapter", "PoolStats"]
 
 logger = logging.getLogger("django_multipool")
+
+T = TypeVar("T")
 
 #: Called with a new physical connection, once, before anybody uses it; and
 #: again after a ``reset="session"`` wiped its session state.
@@ -137,6 +139,23 @@ class ParkingSpot:
         adapter, self.adapter = self.adapter, None
         if adapter is not None:
             adapter.release_parked(self)
+
+
+def take_longest_parked(parked: dict[ParkingSpot, T]) -> T | None:
+    """Pop the entry parked longest (dicts keep insertion order); None once empty.
+
+    Called under the owning pool's lock, racing only the borrowers' lock-free
+    ``parked.pop(spot)`` in ``retake()``: whichever pop gets an entry has it.
+    """
+    while parked:
+        try:
+            spot = next(iter(parked))
+        except (StopIteration, RuntimeError):  # retaken (the dict changed) under us
+            continue
+        found = parked.pop(spot, None)
+        if found is not None:
+            return found
+    return None
 
 
 class PoolAdapter(ABC):
@@ -248,7 +267,7 @@ class PoolAdapter(ABC):
     def retake(self, spot: ParkingSpot) -> Any | None:
         """The connection parked at ``spot``, lent again; None if it was taken or retired.
 
-        What ``acquire()`` checks, a reclaimed connection gets too: one idle
+        What ``acquire()`` checks, a retaken connection gets too: one idle
         for ``check`` seconds or more is checked (and None returned if it
         fails). Anything else is as its borrower left it: same session, no I/O.
         """

@@ -39,7 +39,7 @@ import psycopg_pool
 
 from .._redact import redact
 from .._watchdog import NoAnswer, bounded, left_until, shut_down_socket
-from ..adapter import ParkingSpot, PoolAdapter, PoolStats
+from ..adapter import ParkingSpot, PoolAdapter, PoolStats, take_longest_parked
 from ..config import (
     CONNECT_ARGUMENTS_COME_FROM_DATABASES,
     CONNECTION_SETUP_IS_THE_BACKENDS,
@@ -111,7 +111,7 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
             conn = self._pool.pop()
             if len(self._pool) < self._nconns_min:
                 self._nconns_min = len(self._pool)
-        elif self._parked and (conn := self._take_parked()) is not None:
+        elif self._parked and (conn := take_longest_parked(self._parked)) is not None:
             pass  # lent already, as psycopg_pool counts: nothing to update
         elif self.max_waiting and len(self._waiting) >= self.max_waiting:
             self._stats[self._REQUESTS_ERRORS] += 1
@@ -119,19 +119,6 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
                 f"the pool {self.name!r} has already {len(self._waiting)} requests waiting"
             )
         return conn
-
-    def _take_parked(self) -> Any:
-        """The connection parked longest, or None if their borrowers took them all back."""
-        parked = self._parked
-        while parked:
-            try:
-                spot = next(iter(parked))
-            except (StopIteration, RuntimeError):  # reclaimed (dict changed) under us
-                continue
-            conn = parked.pop(spot, None)  # atomic: the borrower's retake() or us
-            if conn is not None:
-                return conn
-        return None
 
     #: The driver's error at the last failed connection attempt; None after a success.
     last_connect_error: BaseException | None = None

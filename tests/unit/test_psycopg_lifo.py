@@ -39,7 +39,9 @@ def body_of(function: object) -> str:
     return "\n".join(ast.unparse(statement) for statement in statements)
 
 
-PARKED_BRANCH = "elif self._parked and (conn := self._take_parked()) is not None:\n    pass\n"
+PARKED_BRANCH = (
+    "elif self._parked and (conn := take_longest_parked(self._parked)) is not None:\n    pass\n"
+)
 
 
 def test_our_copy_is_psycopg_pools_method_with_pop_for_popleft() -> None:
