@@ -269,7 +269,9 @@ class Pool(Generic[Conn]):
             counted = True
             conn = slot.conn
             assert conn is not None
-            if self._needs_check(slot) and not self._passes_check(slot, conn, deadline):
+            if self._needs_check(slot, monotonic()) and not self._passes_check(
+                slot, conn, deadline
+            ):
                 continue
             slot.conn = None  # from now on only the borrower holds it
             return conn
@@ -343,11 +345,8 @@ class Pool(Generic[Conn]):
         if self._closed or now >= slot.expires_at:
             self.release(conn)  # retires it
             return None
-        interval = self._check_interval
-        if (
-            interval is not None
-            and now - slot.idle_since >= interval
-            and not self._passes_check(slot, conn, now + self.config.timeout)
+        if self._needs_check(slot, now) and not self._passes_check(
+            slot, conn, now + self.config.timeout
         ):
             return None
         slot.conn = None  # from now on only the borrower holds it
@@ -475,9 +474,9 @@ class Pool(Generic[Conn]):
         else:
             self._idle.append(slot)
 
-    def _needs_check(self, slot: _Slot[Conn]) -> bool:
+    def _needs_check(self, slot: _Slot[Conn], now: float) -> bool:
         interval = self._check_interval
-        return interval is not None and monotonic() - slot.idle_since >= interval
+        return interval is not None and now - slot.idle_since >= interval
 
     def _passes_check(self, slot: _Slot[Conn], conn: Conn, deadline: float) -> bool:
         # A stalled server must not keep the caller past its acquire deadline.

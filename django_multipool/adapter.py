@@ -128,7 +128,7 @@ class ParkingSpot:
     spot first. One spot per borrower (a Django wrapper), reused.
     """
 
-    __slots__ = ("__weakref__", "adapter")
+    __slots__ = ("adapter",)
 
     def __init__(self) -> None:
         #: The adapter the spot last parked a connection with; set by it.

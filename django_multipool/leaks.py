@@ -75,21 +75,18 @@ class LeakWatch:
             return conn
 
         def watched_release(conn: Any) -> None:
-            if self._loans.pop(id(conn), None) is None and conn in self._reclaimed:
-                return  # its borrower outlived its thread; the pool already took it back
-            release(conn)
+            if self._end_loan(conn):
+                release(conn)
 
         def watched_discard(conn: Any) -> None:
-            if self._loans.pop(id(conn), None) is None and conn in self._reclaimed:
-                return
-            discard(conn)
+            if self._end_loan(conn):
+                discard(conn)
 
         # A parked connection (release="transaction") is returned; taken back
         # by its borrower's retake(), it is lent anew, from that statement.
         def watched_park(spot: Any, conn: Any) -> None:
-            if self._loans.pop(id(conn), None) is None and conn in self._reclaimed:
-                return
-            park(spot, conn)
+            if self._end_loan(conn):
+                park(spot, conn)
 
         def watched_retake(spot: Any) -> Any:
             conn = retake(spot)
@@ -114,6 +111,13 @@ class LeakWatch:
     @property
     def lent(self) -> int:
         return len(self._loans)
+
+    def _end_loan(self, conn: Any) -> bool:
+        """Forget ``conn``'s loan; False if the watch already took it back.
+
+        Its borrower outlived its thread: the pool has it already.
+        """
+        return self._loans.pop(id(conn), None) is not None or conn not in self._reclaimed
 
     def _lend(self, conn: Any, frame: Any) -> None:
         stack = traceback.StackSummary.extract(traceback.walk_stack(frame), lookup_lines=False)

@@ -104,11 +104,8 @@ class MySQLConnectorPoolAdapter(PoolAdapter):
 
     def park(self, spot: ParkingSpot, conn: Any) -> None:
         # Counted as returned before it can be taken: whoever takes it counts anew.
-        now = monotonic()
-        started = self._checked_out.pop(id(conn), None)
-        if started is not None:
-            self._usage_s += now - started
-        if self._pool.park(spot, conn, now):
+        self._account_usage(conn)
+        if self._pool.park(spot, conn, monotonic()):
             spot.adapter = self
         else:
             self._pool.release(conn)

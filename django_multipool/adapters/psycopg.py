@@ -173,8 +173,7 @@ class PsycopgPoolAdapter(PoolAdapter):
         # release="transaction": connections parked between their borrower's
         # statements (see park()); psycopg_pool counts them as lent.
         self._parked: dict[ParkingSpot, Any] = {}
-        # What a return must do besides putconn() rules parking out: a session
-        # reset, or (leak_timeout) a loan to end, which the watch does.
+        # reset="session" must run at every return: nothing parks then.
         self._parks = config.reset == "rollback"
         self._pool: _LifoConnectionPool = _LifoConnectionPool(
             parked=self._parked,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import itertools
-import os
 import random
 import threading
 import time
@@ -24,7 +23,7 @@ import pytest
 from django.db import DatabaseError
 
 from ..probes import Probe
-from .test_pool_contract import wait_until
+from .test_pool_contract import in_forked_child, wait_until
 
 pytestmark = pytest.mark.vendor
 
@@ -207,21 +206,13 @@ def test_a_forked_child_never_takes_its_parents_parked_connection(
     wrapper = session(max_size=2)
     parent_id = one(wrapper, probe.backend_id_sql)
     assert wrapper._released_to.parked == 1
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        code = 1
-        try:
-            os.write(write, str(one(wrapper, probe.backend_id_sql)).encode())
-            wrapper.close()
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write)
-    _, status = os.waitpid(pid, 0)
-    child_id = os.read(read, 100).decode()
-    os.close(read)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    def in_child() -> Any:
+        found = one(wrapper, probe.backend_id_sql)
+        wrapper.close()
+        return found
+
+    child_id = in_forked_child(in_child)
     assert child_id and child_id != str(parent_id)
     # The parent's session is untouched and still parked.
     assert one(wrapper, probe.backend_id_sql) == parent_id

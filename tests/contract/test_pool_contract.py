@@ -11,6 +11,7 @@ import dataclasses
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -39,6 +40,28 @@ def run(conn: Any, sql: str) -> list[Any]:
         return list(cur.fetchall()) if cur.description else []
     finally:
         cur.close()
+
+
+def in_forked_child(work: Callable[[], object]) -> str:
+    """Run ``work`` in a forked child; return what it returned, as text.
+
+    Fails if the child raised or exited otherwise than through here.
+    """
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            os.write(write, str(work()).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    answer = os.read(read, 100).decode()
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return answer
 
 
 def wait_until(predicate: Any, timeout: float = 10.0) -> bool:
@@ -313,23 +336,15 @@ def test_fork_child_builds_its_own_pool(make_wrapper: Any, probe: Probe) -> None
         cur.execute(probe.backend_id_sql)
         parent_id = cur.fetchone()[0]
     # Still holding the connection at fork time: the worst case.
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        code = 1
-        try:
-            with wrapper.cursor() as cur:
-                cur.execute(probe.backend_id_sql)
-                os.write(write, str(cur.fetchone()[0]).encode())
-            wrapper.close()
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write)
-    _, status = os.waitpid(pid, 0)
-    child_id = os.read(read, 100).decode()
-    os.close(read)
-    assert os.waitstatus_to_exitcode(status) == 0
+
+    def in_child() -> Any:
+        with wrapper.cursor() as cur:
+            cur.execute(probe.backend_id_sql)
+            found = cur.fetchone()[0]
+        wrapper.close()
+        return found
+
+    child_id = in_forked_child(in_child)
     assert child_id and child_id != str(parent_id)
     with wrapper.cursor() as cur:
         cur.execute(probe.backend_id_sql)
