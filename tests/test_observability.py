@@ -20,6 +20,7 @@ from django_multipool import signals
 from django_multipool.backends.registry import registry
 from django_multipool.contrib import prometheus
 
+from .contract.test_pool_contract import wait_until
 from .servers import Server
 
 pytestmark = pytest.mark.vendor
@@ -74,9 +75,13 @@ def test_scrape_serves_each_pools_stats(
         wrapper.ensure_connection()
         wrapper.close()
     wrapper.ensure_connection()  # one lent out while scraped
+    pool = wrapper.pool
+    # The first checkout waited for the pool's first connection, so
+    # psycopg_pool grows by one in the background: let it finish, or the
+    # scrape and stats() below may see different connections_num.
+    assert wait_until(lambda: (s := pool.stats()).connections_num == s.pool_size)
 
     text, samples = scrape()
-    pool = wrapper.pool
     stats = pool.stats()
     metrics = samples[("metrics", vendor)]
     assert metrics["django_multipool_pool_max_size"] == 3
