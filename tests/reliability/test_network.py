@@ -216,7 +216,9 @@ def test_cut_connections_fail_once_cleanly_and_the_pool_recovers(
     )
     held = pool.acquire()
     run(held, ping_sql(vendor))
-    assert wait_until(lambda: pool.stats().pool_size >= 2)
+    # Open and idle, not only counted: pool_size includes a connection still
+    # on its way, which the cut below would miss (one run in ~50 did).
+    assert wait_until(lambda: pool.stats().pool_available >= 1), pool.stats()
     assert proxy.cut() >= 2
 
     waited, error = timed(run, held, ping_sql(vendor))
