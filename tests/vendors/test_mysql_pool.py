@@ -9,6 +9,7 @@ session's own status counters.
 from __future__ import annotations
 
 import gc
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -341,3 +342,85 @@ def test_an_unreachable_server_times_out_with_the_cause(
     assert "Access denied" in str(caught.value.__cause__)
     texts = [message, repr(pool), str(caught.value.__cause__), caplog.text]
     assert not [t for t in texts if secret in t]
+
+
+# -- system calls per query (django_multipool/adapters/_mysql_io.py) ---------------
+
+
+class SocketCalls:
+    """The reads and settimeout() calls that reach CPython's socket: one system call each."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.reads = 0
+        self.timeouts = 0
+        real_recv, real_recv_into = socket.socket.recv, socket.socket.recv_into
+        real_settimeout = socket.socket.settimeout
+
+        def recv(sock: socket.socket, *args: Any) -> Any:
+            self.reads += 1
+            return real_recv(sock, *args)
+
+        def recv_into(sock: socket.socket, *args: Any) -> Any:
+            self.reads += 1
+            return real_recv_into(sock, *args)
+
+        def settimeout(sock: socket.socket, value: Any) -> None:
+            self.timeouts += 1
+            real_settimeout(sock, value)
+
+        monkeypatch.setattr(socket.socket, "recv", recv)
+        monkeypatch.setattr(socket.socket, "recv_into", recv_into)
+        monkeypatch.setattr(socket.socket, "settimeout", settimeout)
+
+
+def test_a_query_costs_one_read_and_no_timeout_change(
+    make_pool: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The connector reads a packet in two recv_into() calls and calls
+    # settimeout() (an ioctl) before every packet: ~20 system calls, each a
+    # release of the GIL, for one row of two columns.
+    pool = make_pool(min_size=1, max_size=1)
+    conn = pool.acquire()
+    calls = SocketCalls(monkeypatch)
+    for n in range(20):
+        assert query(conn, f"SELECT {n}, 'two'") == [(n, "two")]
+    assert calls.timeouts == 0
+    assert calls.reads <= 2 * 20  # one per response on loopback; the connector's: 240
+    pool.release(conn)
+
+
+def test_results_larger_than_a_read_arrive_whole(make_pool: Any) -> None:
+    pool = make_pool(min_size=1, max_size=1)
+    conn = pool.acquire()
+    big = query(conn, "SELECT REPEAT('ab', 2500000), 'after'")
+    assert big == [("ab" * 2_500_000, "after")]
+    digits = "(SELECT 0 d" + "".join(f" UNION ALL SELECT {i}" for i in range(1, 10)) + ")"
+    rows = query(
+        conn,
+        f"SELECT a.d * 1000 + b.d * 100 + c.d * 10 + e.d AS n, REPEAT('x', e.d * 30) "
+        f"FROM {digits} a, {digits} b, {digits} c, {digits} e ORDER BY n",
+    )
+    expected = [(n, "x" * (n % 10 * 30)) for n in range(10_000)]
+    assert [(int(n), text) for n, text in rows] == expected
+    assert query(conn, "SELECT 'next'") == [("next",)]  # nothing left over, nothing missing
+    pool.release(conn)
+
+
+def test_a_compressed_session_keeps_the_connectors_own_reads(make_pool: Any) -> None:
+    pool = make_pool(min_size=1, max_size=1, driver_options={"compress": True})
+    conn = pool.acquire()
+    assert type(conn._socket._netbroker).__name__ == "NetworkBrokerCompressed"
+    assert query(conn, "SELECT REPEAT('z', 300000)") == [("z" * 300_000,)]
+    pool.release(conn)
+
+
+def test_bytes_read_ahead_on_an_idle_connection_mean_it_is_broken(make_pool: Any) -> None:
+    # Poll() cannot see what the broker has already taken off the socket;
+    # on an idle connection such bytes are the server's parting words.
+    pool = make_pool(min_size=1, max_size=1, check=False)
+    conn = pool.acquire()
+    assert not pool._driver.is_broken(conn)
+    conn._socket._netbroker._buffer += b"\x07\x00\x00\x01\xff"
+    assert pool._driver.is_broken(conn)
+    pool.release(conn)
+    assert pool.stats().connections_lost == 1
