@@ -222,8 +222,7 @@ class Pool(Generic[Conn]):
             self._closed = True
             idle, self._idle = self._idle, []
             while self._parked and (slot := take_longest_parked(self._parked)) is not None:
-                self._in_use.pop(id(slot.conn), None)
-                slot.ref = None
+                self._end_parked_loan_locked(slot)
                 idle.append(slot)
             self._size -= len(idle)
             waiters, self._waiters = list(self._waiters), deque()
@@ -403,8 +402,7 @@ class Pool(Generic[Conn]):
                 while self._parked and (parked := take_longest_parked(self._parked)) is not None:
                     if now < parked.expires_at:
                         return parked  # registered as lent since its borrower took it
-                    self._in_use.pop(id(parked.conn), None)
-                    parked.ref = None
+                    self._end_parked_loan_locked(parked)
                     self._size -= 1
                     retired.append(parked)
                 if self.config.max_waiting and len(self._waiters) >= self.config.max_waiting:
@@ -473,6 +471,11 @@ class Pool(Generic[Conn]):
             waiter.event.set()
         else:
             self._idle.append(slot)
+
+    def _end_parked_loan_locked(self, slot: _Slot[Conn]) -> None:
+        """A parked connection, taken from its spot to be closed, is lent no more."""
+        self._in_use.pop(id(slot.conn), None)
+        slot.ref = None  # a dropped weak reference never calls back
 
     def _needs_check(self, slot: _Slot[Conn], now: float) -> bool:
         interval = self._check_interval

@@ -204,11 +204,7 @@ class PsycopgPoolAdapter(PoolAdapter):
     def _close(self, timeout: float) -> None:
         # Closed first: nothing parks any more, and putconn() closes what it gets.
         self._pool.close(timeout=timeout)
-        while True:
-            try:
-                _, conn = self._parked.popitem()
-            except KeyError:
-                break
+        while self._parked and (conn := take_longest_parked(self._parked)) is not None:
             self._putconn(conn)
 
     def _forget_after_fork(self) -> None:

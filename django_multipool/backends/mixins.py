@@ -303,10 +303,7 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
             # Django's error wrapper around it, on every statement; retake()
             # raises no driver error to wrap. If it was taken, connect()
             # leases another.
-            connection = released_to.retake(self._parking)
-            if connection is not None:
-                self._released_to = None
-                self.connection, self._pool_adapter = connection, released_to
+            self._take_back_parked(released_to)
             return
         if self._pool_adapter is not None:
             return
@@ -347,6 +344,19 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
             with self.wrap_database_errors:
                 raise
 
+    def _take_back_parked(self, adapter: PoolAdapter) -> bool:
+        """Hold again the connection this session parked, unless somebody took it.
+
+        It is exactly as the session's last statement left it (autocommit, no
+        transaction, prepared by prepare_pooled_connection()): nothing to redo.
+        """
+        connection = adapter.retake(self._parking)
+        if connection is None:
+            return False
+        self._released_to = None
+        self.connection, self._pool_adapter = connection, adapter
+        return True
+
     def _lease_again(self, adapter: PoolAdapter) -> None:
         """Take a connection for a session that released its own.
 
@@ -357,14 +367,8 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         get_new_connection() does to each connection, without I/O. Driver
         errors are wrapped by ensure_connection(), the caller of connect().
         """
-        connection = adapter.retake(self._parking)
-        if connection is not None:
-            # Parked since this session's last statement and nobody took it:
-            # exactly as that statement left it (autocommit, no transaction,
-            # prepared by prepare_pooled_connection()). Nothing to redo.
+        if self._take_back_parked(adapter):
             # (Statements take it back earlier: close_if_health_check_failed.)
-            self._released_to = None
-            self.connection, self._pool_adapter = connection, adapter
             return
         try:
             connection = adapter.acquire()

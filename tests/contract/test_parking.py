@@ -34,7 +34,7 @@ PARKING = {"min_size": 1, "max_size": 1, "timeout": 2, "release": "transaction"}
 @pytest.fixture(autouse=True)
 def _only_live_vendors(vendor: str, probe: Probe) -> None:
     if vendor == "oracle":
-        pytest.skip("no Oracle server here; python-oracledb's pool does not park (releases)")
+        pytest.skip("python-oracledb's pool does not park: its adapter releases (the default)")
     probe.ensure_database(DATABASE)
 
 
