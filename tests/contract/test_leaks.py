@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ..probes import Probe
-from .test_pool_contract import backend_id, run, wait_until
+from .test_pool_contract import backend_id, in_forked_child, run, wait_until
 
 pytestmark = pytest.mark.vendor
 
@@ -164,20 +164,14 @@ def test_a_forked_child_never_reclaims_the_parents_connections(
     holder = threading.Thread(target=hold)
     holder.start()
     assert wait_until(lambda: held, timeout=10)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: the holder thread does not exist here
-        try:
-            child_pool = make_pool(max_size=1, leak_timeout=0.1)  # starts a monitor
-            child_pool.release(child_pool.acquire())
-            time.sleep(0.6)  # many scans
-            os.write(write, b"ok")
-        finally:
-            os._exit(0)
-    os.close(write)
-    os.waitpid(pid, 0)
-    assert os.read(read, 2) == b"ok"
-    os.close(read)
+
+    def in_child() -> str:  # the holder thread does not exist here
+        child_pool = make_pool(max_size=1, leak_timeout=0.1)  # starts a monitor
+        child_pool.release(child_pool.acquire())
+        time.sleep(0.6)  # many scans
+        return "ok"
+
+    assert in_forked_child(in_child) == "ok"
     try:
         # Still open and still the parent's: a reclaim would have closed it.
         assert run(held[0], "SELECT 1") == [(1,)]
