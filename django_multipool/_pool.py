@@ -22,9 +22,10 @@ driver imports:
 - ``max_lifetime`` (with -5 % jitter) retires connections when they come back
   or while idle, never while in use; ``max_idle`` closes idle connections
   above ``min_size``; ``check=N`` pings only connections idle for N s or more.
-- A connection its borrower dropped without returning it is noticed through a
-  weak reference and its slot is given back, so leaks cannot shrink the pool
-  for good.
+- A lent connection stays referenced by its slot until it comes back, so its
+  ``id()`` is never another connection's while the loan lasts; a borrower
+  that disappears with it is the adapter's ledger's to notice
+  (:mod:`django_multipool.ledger`), which discards the connection.
 """
 
 from __future__ import annotations
@@ -32,11 +33,8 @@ from __future__ import annotations
 import functools
 import logging
 import random
-import sys
 import threading
-import weakref
 from collections import deque
-from collections.abc import Callable
 from time import monotonic, sleep
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -54,8 +52,7 @@ Conn = TypeVar("Conn")
 # Backoff between failed connection attempts while somebody needs one.
 _RETRY_FIRST = 0.5
 _RETRY_MAX = 10.0
-# The worker wakes at least this often: a dropped-connection notice that
-# arrived while the lock was busy is picked up within this delay.
+# The worker wakes at least this often, to retire idle connections on time.
 _MAX_NAP = 1.0
 
 
@@ -98,7 +95,7 @@ class Driver(Protocol[Conn]):
 class _Slot(Generic[Conn]):
     """One physical connection and its timestamps."""
 
-    __slots__ = ("conn", "expires_at", "idle_since", "ref")
+    __slots__ = ("conn", "expires_at", "idle_since")
 
     def __init__(self, conn: Conn, now: float, lifetime: float | None) -> None:
         self.conn: Conn | None = conn
@@ -107,15 +104,6 @@ class _Slot(Generic[Conn]):
         self.expires_at = (
             float("inf") if lifetime is None else now + lifetime * random.uniform(0.95, 1.0)
         )
-        self.ref: _BorrowRef | None = None
-
-
-class _BorrowRef(weakref.ref):  # type: ignore[type-arg]
-    """Weak reference to a lent connection that remembers its slot."""
-
-    __slots__ = ("key", "slot")
-    key: int
-    slot: _Slot[Any]
 
 
 class _Waiter:
@@ -136,13 +124,10 @@ class Pool(Generic[Conn]):
         config: PoolConfig,
         *,
         name: str,
-        on_dropped: Callable[[int], None] | None = None,
     ) -> None:
-        """``on_dropped(id)`` is told when a lent connection was garbage-collected."""
         self._driver = driver
         self.config = config
         self.name = name
-        self._on_dropped_hook = on_dropped
         self._check_interval = config.check_interval
 
         self._lock = threading.Lock()
@@ -159,8 +144,6 @@ class Pool(Generic[Conn]):
         self._closed = False
         self._opened = False
         self._worker: threading.Thread | None = None
-        # Notices from weakref callbacks that could not take the lock.
-        self._dropped: deque[_BorrowRef] = deque()
         self._retry_at = 0.0
         self._retry_delay = _RETRY_FIRST
         self._last_connect_error: BaseException | None = None
@@ -246,7 +229,7 @@ class Pool(Generic[Conn]):
         self._worker_wakeup = threading.Condition(self._lock)
         self._closed = True
         self._waiters = deque()
-        lent = [slot.ref() for slot in self._in_use.values() if slot.ref is not None]
+        lent = [slot.conn for slot in self._in_use.values()]
         for conn in [slot.conn for slot in self._idle] + lent:
             if conn is not None:
                 self._driver.abandon(conn)
@@ -272,7 +255,6 @@ class Pool(Generic[Conn]):
                 slot, conn, deadline
             ):
                 continue
-            slot.conn = None  # from now on only the borrower holds it
             return conn
 
     def release(self, conn: Conn) -> None:
@@ -281,8 +263,6 @@ class Pool(Generic[Conn]):
             slot = self._in_use.pop(id(conn), None)
         if slot is None:
             raise ValueError(f"{conn!r} was not lent by pool {self.name!r}")
-        slot.ref = None  # a dropped weak reference never calls back
-        slot.conn = conn
         if self._closed:
             self._retire(slot)
             return
@@ -348,7 +328,6 @@ class Pool(Generic[Conn]):
             slot, conn, now + self.config.timeout
         ):
             return None
-        slot.conn = None  # from now on only the borrower holds it
         return conn
 
     def release_parked(self, spot: Any) -> None:
@@ -363,13 +342,10 @@ class Pool(Generic[Conn]):
             slot = self._in_use.pop(id(conn), None)
         if slot is None:
             raise ValueError(f"{conn!r} was not lent by pool {self.name!r}")
-        slot.ref = None
-        slot.conn = conn
         self._retire(slot, lost=True)
 
     def stats(self, usage_ms: int = 0) -> PoolStats:
         with self._lock:
-            self._drain_dropped_locked()
             return self._counts.stats(
                 self.config,
                 size=self._size,
@@ -390,7 +366,6 @@ class Pool(Generic[Conn]):
                     raise PoolClosed(f"pool {self.name!r} is closed")
                 if count:
                     self._counts.requests_num += 1
-                self._drain_dropped_locked()
                 now = monotonic()
                 while self._idle:
                     slot = self._idle.pop()
@@ -455,12 +430,7 @@ class Pool(Generic[Conn]):
         return None if exc is None else str(exc).strip() or type(exc).__name__
 
     def _lend_locked(self, slot: _Slot[Conn]) -> None:
-        conn = slot.conn
-        ref = _BorrowRef(conn, self._on_dropped)
-        ref.key = id(conn)
-        ref.slot = slot
-        slot.ref = ref
-        self._in_use[ref.key] = slot
+        self._in_use[id(slot.conn)] = slot
 
     def _put_locked(self, slot: _Slot[Conn]) -> None:
         """Hand a ready connection to the longest waiter, else make it idle."""
@@ -475,7 +445,6 @@ class Pool(Generic[Conn]):
     def _end_parked_loan_locked(self, slot: _Slot[Conn]) -> None:
         """A parked connection, taken from its spot to be closed, is lent no more."""
         self._in_use.pop(id(slot.conn), None)
-        slot.ref = None  # a dropped weak reference never calls back
 
     def _needs_check(self, slot: _Slot[Conn], now: float) -> bool:
         interval = self._check_interval
@@ -493,7 +462,6 @@ class Pool(Generic[Conn]):
             )
             with self._lock:
                 self._in_use.pop(id(conn), None)
-            slot.ref = None
             self._retire(slot, lost=True)
             return False
         return True
@@ -516,40 +484,6 @@ class Pool(Generic[Conn]):
         with self._lock:
             self._worker_wakeup.notify()
 
-    # -- internals: dropped connections -------------------------------------------------
-
-    def _on_dropped(self, ref: _BorrowRef) -> None:
-        if sys.is_finalizing():
-            return  # the process is exiting with the connection still held: no leak
-        # A weakref callback runs wherever the garbage collector runs, possibly
-        # in a thread that holds our lock: never block on it.
-        if self._lock.acquire(blocking=False):
-            try:
-                self._forget_dropped_locked(ref)
-                self._worker_wakeup.notify()
-            finally:
-                self._lock.release()
-        else:
-            self._dropped.append(ref)
-
-    def _drain_dropped_locked(self) -> None:
-        while self._dropped:
-            self._forget_dropped_locked(self._dropped.popleft())
-
-    def _forget_dropped_locked(self, ref: _BorrowRef) -> None:
-        if self._in_use.get(ref.key) is not ref.slot:
-            return  # returned, or forgotten after fork, before the notice arrived
-        del self._in_use[ref.key]
-        self._size -= 1
-        self._counts.connections_lost += 1
-        logger.warning(
-            "pool %r: a connection was garbage-collected without being returned; "
-            "its slot is free again",
-            self.name,
-        )
-        if self._on_dropped_hook is not None:
-            self._on_dropped_hook(ref.key)
-
     # -- internals: the worker ------------------------------------------------------------
 
     def _work(self) -> None:
@@ -557,7 +491,6 @@ class Pool(Generic[Conn]):
             with self._lock:
                 if self._closed:
                     return
-                self._drain_dropped_locked()
                 now = monotonic()
                 doomed = self._take_doomed_locked(now)
                 must_open = not doomed and self._should_open_locked(now)

@@ -7,10 +7,11 @@ keys whatever the driver counts itself.
 
 The public methods do the bookkeeping shared by all vendors and call the
 ``_``-prefixed hooks that subclasses implement. An adapter over a driver pool
-so fast that two Python frames show in its cost (psycopg_pool: ~3 µs a
-cycle) may override ``acquire``/``release`` instead of ``_acquire``/
-``_release``, keeping the same bookkeeping. Adapters never import Django or
-each other.
+so fast that two Python frames show in its cost (psycopg_pool) may override
+``acquire``/``release`` instead of ``_acquire``/``_release``, keeping the
+same bookkeeping. Who holds which connection is the :class:`~django_multipool.
+ledger.Ledger`'s to record, for every adapter alike. Adapters never import
+Django or each other.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import dataclasses
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from time import monotonic
 from typing import Any, ClassVar, TypeVar
 
+from ._janitor import _deferred, janitor, run_deferred
 from .config import PoolConfig
-from .errors import PoolConfigError
-from .leaks import LeakWatch
+from .errors import PoolConfigError, PoolTimeout
+from .ledger import Ledger
 
 __all__ = ["ConnectionSetup", "Counters", "ParkingSpot", "PoolAdapter", "PoolStats"]
 
@@ -201,12 +202,10 @@ class PoolAdapter(ABC):
         self._setup = setup
         self._connect_kwargs = connect_kwargs
         self._timeout = config.timeout
-        self._checked_out: dict[int, float] = {}
-        self._usage_s = 0.0
+        # Reclaimed connections are closed through _discard(), never reused.
+        self._ledger = Ledger(name, leak_timeout=config.leak_timeout, reclaim=self._discard)
         self._build()
-        self._leak_watch = (
-            None if config.leak_timeout is None else LeakWatch(self, config.leak_timeout)
-        )
+        janitor.watch(self._ledger)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -220,35 +219,48 @@ class PoolAdapter(ABC):
 
     def close(self, timeout: float = 5.0) -> None:
         """Close idle connections now; connections in use close when released."""
-        if self._leak_watch is not None:
-            self._leak_watch.stop()
         self._close(timeout)
+        if not len(self._ledger):
+            # Loans still out stay watched: a dropped borrower's is reclaimed.
+            janitor.unwatch(self._ledger)
 
-    def acquire(self, timeout: float | None = None) -> Any:
+    def acquire(self, timeout: float | None = None, owner: Any = None) -> Any:
         """Return a connection, waiting up to ``timeout`` (default: the config's).
+
+        ``owner`` is the borrower (a Django wrapper), watched weakly: if it is
+        garbage-collected without giving the connection back, the pool takes
+        the connection back and closes it (see :mod:`django_multipool.ledger`).
 
         Raise :class:`PoolTimeout` after the wait, :class:`TooManyRequests` at
         once when ``max_waiting`` acquirers already wait, :class:`PoolClosed`
         if the pool is closed.
         """
-        conn = self._acquire(self._timeout if timeout is None else timeout)
-        # Keyed by id(), not by the connection: a strong reference here would
-        # keep a connection its borrower dropped alive, hiding the leak.
-        self._checked_out[id(conn)] = monotonic()
+        if _deferred:
+            run_deferred()
+        wait = self._timeout if timeout is None else timeout
+        try:
+            conn = self._acquire(wait)
+        except PoolTimeout:
+            # At the latest now, a slot held by a borrower that no longer
+            # exists comes back: then this caller gets a second wait.
+            if not self._ledger.reclaim_dropped(collect=True):
+                raise
+            conn = self._acquire(wait)
+        self._ledger.lend(conn, owner)
         return conn
 
     def release(self, conn: Any) -> None:
-        """Give back a connection; the adapter resets it as ``config.reset`` says."""
-        # _account_usage() inlined: this is the hot path of every checkout.
-        started = self._checked_out.pop(id(conn), None)
-        if started is not None:
-            self._usage_s += monotonic() - started
-        self._release(conn)
+        """Give back a connection; the adapter resets it as ``config.reset`` says.
+
+        Raise ``NotLent`` (a ValueError) for a connection this pool has not lent.
+        """
+        if self._ledger.end(conn):
+            self._release(conn)
 
     def discard(self, conn: Any) -> None:
         """Close a connection known to be broken; the pool replaces it."""
-        self._account_usage(conn)
-        self._discard(conn)
+        if self._ledger.end(conn):
+            self._discard(conn)
 
     # -- parking (release="transaction"); the defaults simply release -------------
 
@@ -264,8 +276,9 @@ class PoolAdapter(ABC):
         """
         self.release(conn)
 
-    def retake(self, spot: ParkingSpot) -> Any | None:
-        """The connection parked at ``spot``, lent again; None if it was taken or retired.
+    def retake(self, spot: ParkingSpot, owner: Any = None) -> Any | None:
+        """The connection parked at ``spot``, lent again (to ``owner``, as in
+        :meth:`acquire`); None if it was taken or retired.
 
         What ``acquire()`` checks, a retaken connection gets too: one idle
         for ``check`` seconds or more is checked (and None returned if it
@@ -277,23 +290,32 @@ class PoolAdapter(ABC):
         """Put a connection parked at ``spot`` through the pool's own return path."""
 
     def stats(self) -> PoolStats:
-        stats = self._stats(usage_ms=int(self._usage_s * 1000))
-        watch = self._leak_watch
-        if watch is None:
+        ledger = self._ledger
+        stats = self._stats(usage_ms=int(ledger.usage_s * 1000))
+        if not (ledger.detected or ledger.reclaimed):
             return stats
         return dataclasses.replace(
-            stats, leaks_detected=watch.detected, leaks_reclaimed=watch.reclaimed
+            stats, leaks_detected=ledger.detected, leaks_reclaimed=ledger.reclaimed
         )
 
     @property
     def checked_out(self) -> int:
         """Connections handed out by this adapter and not yet given back."""
-        return len(self._checked_out)
+        return len(self._ledger)
 
     @property
     def parked(self) -> int:
         """Connections parked between their borrower's statements (part of ``pool_available``)."""
         return 0
+
+    @abstractmethod
+    def holds_transaction(self, conn: Any) -> bool:
+        """Whether ``conn``'s session has a transaction open, as its driver knows. No I/O.
+
+        ``release="transaction"`` keeps a connection while this is true (a
+        transaction opened with SQL, not ``atomic()``); giving it back would
+        roll the transaction back.
+        """
 
     @property
     @abstractmethod
@@ -335,12 +357,3 @@ class PoolAdapter(ABC):
         finalisers check the PID (psycopg). Override where a finaliser would
         talk to the server or shut a shared socket down.
         """
-
-    # -- helpers -------------------------------------------------------------------
-
-    def _account_usage(self, conn: Any) -> None:
-        started = self._checked_out.pop(id(conn), None)
-        if started is not None:
-            # Unlocked, like psycopg_pool's own counters: a lock here would cost
-            # more than the rest of a release, for a statistic.
-            self._usage_s += monotonic() - started

@@ -84,9 +84,7 @@ class MySQLConnectorPoolAdapter(PoolAdapter):
         self._driver = _ConnectorDriver(
             kwargs, setup, session_reset=config.reset == "session", round_trip_limit=config.timeout
         )
-        self._pool: Pool[Any] = Pool(
-            self._driver, config, name=name, on_dropped=self._forget_checkout
-        )
+        self._pool: Pool[Any] = Pool(self._driver, config, name=name)
 
     @property
     def closed(self) -> bool:
@@ -108,18 +106,26 @@ class MySQLConnectorPoolAdapter(PoolAdapter):
         self._pool.discard(conn)
 
     def park(self, spot: ParkingSpot, conn: Any) -> None:
-        # Counted as returned before it can be taken: whoever takes it counts anew.
-        self._account_usage(conn)
-        if self._pool.park(spot, conn, monotonic()):
+        # Returned before it can be taken: whoever takes it borrows it anew.
+        now = monotonic()
+        if not self._ledger.end(conn, now):
+            return
+        if self._pool.park(spot, conn, now):
             spot.adapter = self
         else:
             self._pool.release(conn)
 
-    def retake(self, spot: ParkingSpot) -> Any | None:
+    def holds_transaction(self, conn: Any) -> bool:
+        # The status flags of the last reply: a transaction open, or the
+        # session switched out of autocommit by SQL (SET autocommit = 0),
+        # where the next statement opens one.
+        return bool(conn.in_transaction) or self._driver.autocommit_drifted(conn)
+
+    def retake(self, spot: ParkingSpot, owner: Any = None) -> Any | None:
         now = monotonic()
         conn = self._pool.retake(spot, now)
         if conn is not None:
-            self._checked_out[id(conn)] = now
+            self._ledger.lend(conn, owner, now)
         return conn
 
     def release_parked(self, spot: ParkingSpot) -> None:
@@ -129,15 +135,12 @@ class MySQLConnectorPoolAdapter(PoolAdapter):
         return self._pool.stats(usage_ms)
 
     def _forget_after_fork(self) -> None:
+        self._ledger.forget_after_fork()
         self._pool.forget_after_fork()
 
     @property
     def parked(self) -> int:
         return self._pool.parked
-
-    def _forget_checkout(self, key: int) -> None:
-        # The borrower dropped the connection: it will never be released.
-        self._checked_out.pop(key, None)
 
 
 def _validate_connect_kwargs(kwargs: Mapping[str, Any], driver_options: Mapping[str, Any]) -> None:
@@ -249,9 +252,9 @@ class _ConnectorDriver:
         # Every case in which _reset() sends something; keep the two in step.
         if self._session_reset or conn.unread_result or conn.in_transaction:
             return True
-        return self._autocommit_drifted(conn)
+        return self.autocommit_drifted(conn)
 
-    def _autocommit_drifted(self, conn: Any) -> bool:
+    def autocommit_drifted(self, conn: Any) -> bool:
         """The server's autocommit (from the last status flags) differs from ours."""
         status = getattr(conn, "_multipool_server_status", None)
         return (
@@ -286,7 +289,7 @@ class _ConnectorDriver:
             return
         if conn.in_transaction:
             conn.rollback()
-        if self._autocommit_drifted(conn):
+        if self.autocommit_drifted(conn):
             # A borrower switched autocommit with SQL ("SET autocommit = 0"),
             # which the connector's cached flag does not see, and Django's next
             # request trusts that flag: its writes would run in a transaction

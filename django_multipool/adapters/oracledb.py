@@ -43,7 +43,6 @@ import math
 import os
 import random
 import threading
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from time import monotonic, sleep
@@ -202,10 +201,9 @@ class OracledbPoolAdapter(PoolAdapter):
 
         self._pool: Any = None
         self._lock = threading.Lock()
-        # id(connection) -> weak reference. Weak, as in the rest of the library:
-        # a connection its borrower drops unreturned is given back to the pool
-        # by oracledb's own finaliser instead of being kept out for good.
-        self._lent: dict[int, weakref.ref[Any]] = {}
+        # id(connection) -> connection, while lent. A borrower that
+        # disappears with one is the ledger's to notice; it discards it.
+        self._lent: dict[int, Any] = {}
         self._sessions: dict[int, _SessionTimes] = {}  # id(connection._impl) -> times
         self._closing = False
         self._pool_closed = False
@@ -471,7 +469,7 @@ class OracledbPoolAdapter(PoolAdapter):
                 # Sessions oracledb closed itself (idle timeout, lifetime, dead)
                 # never tell us. Keep the times of lent sessions only; the others
                 # get validated once and keep oracledb's whole-second lifetime.
-                lent = {id(getattr(ref(), "_impl", None)) for ref in self._lent.values()}
+                lent = {id(getattr(lent, "_impl", None)) for lent in self._lent.values()}
                 self._sessions = {k: v for k, v in self._sessions.items() if k in lent}
             self._sessions[id(conn._impl)] = _SessionTimes(expires=self._expiry())
         if self._setup is not None and not self._drcp:
@@ -482,6 +480,9 @@ class OracledbPoolAdapter(PoolAdapter):
         if lifetime is None:
             return None
         return monotonic() + lifetime * random.uniform(0.95, 1.0)
+
+    def holds_transaction(self, conn: Any) -> bool:
+        return bool(conn.transaction_in_progress)
 
     # -- return ------------------------------------------------------------------------
 
@@ -553,23 +554,8 @@ class OracledbPoolAdapter(PoolAdapter):
             self._sessions.pop(id(conn._impl), None)
 
     def _lend(self, conn: Any) -> None:
-        key = id(conn)
-
-        def dropped_unreturned(ref: weakref.ref[Any]) -> None:
-            # Runs wherever the garbage collector runs, after oracledb's own
-            # finaliser gave the session back: no I/O and no waiting here.
-            with self._lock:
-                if self._lent.get(key) is not ref:
-                    return
-                del self._lent[key]
-                drained = self._closing and not self._lent and not self._pool_closed
-            if drained:
-                closer = threading.Thread(target=self._close_driver_pool, args=(5.0,))
-                closer.daemon = True
-                closer.start()
-
         with self._lock:
-            self._lent[key] = weakref.ref(conn, dropped_unreturned)
+            self._lent[id(conn)] = conn
 
     def _forget_lent(self, conn: Any) -> None:
         with self._lock:
@@ -607,6 +593,7 @@ class OracledbPoolAdapter(PoolAdapter):
     def _forget_after_fork(self) -> None:
         # The registry calls this for its live pools before its wrappers drop
         # their connections; every other adapter may lend some out too.
+        self._ledger.forget_after_fork()
         _abandon_inherited_pools()
         _abandon_parents_pool(self)
 
@@ -751,11 +738,9 @@ def _abandon_parents_pool(adapter: OracledbPoolAdapter) -> None:
     adapter._abandoned = True
     adapter._lock = threading.Lock()  # may have been held by a parent thread
     adapter._closing = adapter._pool_closed = True
-    for ref in adapter._lent.values():
-        conn = ref()
-        if conn is not None:
-            _inherited.append(conn._impl)
-            conn._impl = None  # oracledb.Connection.__del__ now does nothing
+    for conn in adapter._lent.values():
+        _inherited.append(conn._impl)
+        conn._impl = None  # oracledb.Connection.__del__ now does nothing
     adapter._lent.clear()
     pool = adapter._pool
     if pool is not None:

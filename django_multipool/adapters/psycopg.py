@@ -29,7 +29,6 @@ import logging
 import math
 import os
 import threading
-from collections import deque
 from collections.abc import Callable, Mapping
 from time import monotonic
 from typing import Any, ClassVar
@@ -37,6 +36,7 @@ from typing import Any, ClassVar
 import psycopg
 import psycopg_pool
 
+from .._janitor import _deferred, run_deferred
 from .._redact import redact
 from .._watchdog import NoAnswer, bounded, left_until, shut_down_socket
 from ..adapter import ParkingSpot, PoolAdapter, PoolStats, take_longest_parked
@@ -62,15 +62,12 @@ _OPEN_TRANSACTION = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.Transactio
 # Siblings, not subclasses of each other: each must be named.
 _POOL_ERRORS = (psycopg_pool.PoolTimeout, psycopg_pool.TooManyRequests, psycopg_pool.PoolClosed)
 
-# Every connection the pool opens carries ``_multipool_handed_over``, the
-# clock reading of its last hand-over, signed: +t while lent (checked out at
-# t), -t while in the pool (idle since t, or opened at t and never lent:
-# check=N then counts from the opening, so connections opened at start and
-# idle since are checked like the others). One
-# attribute, read and written once on each side of a cycle, is the cheapest
-# bookkeeping there is (a dict keyed by connection costs 0.4 µs a cycle, 20 %
-# of psycopg_pool's own), and the sign catches a connection given back twice,
-# which psycopg_pool would accept and answer with a second replacement.
+# Every connection the pool opens carries ``_multipool_idle_since``, the
+# clock reading of its last return to the pool (or of its opening: check=N
+# then counts from there, so connections opened at start and idle since are
+# checked like the others). Who holds it, and a connection given back twice
+# (which psycopg_pool would accept and answer with a second replacement),
+# are the ledger's (django_multipool.ledger).
 
 
 class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
@@ -166,10 +163,6 @@ class PsycopgPoolAdapter(PoolAdapter):
         # would run on every checkout, and the idle test is all most need.
         interval = config.check_interval
         self._check_after = math.inf if interval is None else interval
-        # One entry per connection lent: len() is exact under threads because
-        # deque.append/pop are atomic, where an int += is not.
-        lent: deque[None] = deque()
-        self._lent, self._note_lent, self._note_returned = lent, lent.append, lent.pop
         # release="transaction": connections parked between their borrower's
         # statements (see park()); psycopg_pool counts them as lent.
         self._parked: dict[ParkingSpot, Any] = {}
@@ -218,69 +211,73 @@ class PsycopgPoolAdapter(PoolAdapter):
         # objects later sends nothing either. Instance attributes: the
         # parent's release() stays the fused fast path.
         self._pool._closed = True
+        self._ledger.forget_after_fork()
         kept: list[Any] = list(self._parked.values())
         self._parked.clear()
         self.release = self.discard = kept.append  # type: ignore[method-assign,assignment]
 
     # acquire/release override the base's template: a fused frame each, one
-    # clock read each, shared by the bookkeeping and the idle check. At ~2 µs
-    # a psycopg_pool cycle, the template's dict bookkeeping costs ~30 %.
+    # clock read each, shared by the ledger and the idle check.
 
-    def acquire(self, timeout: float | None = None) -> Any:
+    def acquire(self, timeout: float | None = None, owner: Any = None) -> Any:
+        if _deferred:
+            run_deferred()
         try:
             # None is psycopg_pool's own default, our config's timeout.
             conn = self._getconn(timeout)
         except _POOL_ERRORS as exc:
-            raise self._pool_error(exc, self._timeout if timeout is None else timeout) from None
+            error = self._pool_error(exc, self._timeout if timeout is None else timeout)
+            # At the latest now, a slot held by a borrower that no longer
+            # exists comes back: then this caller gets a second wait.
+            if not isinstance(error, PoolTimeout) or not self._ledger.reclaim_dropped(
+                collect=True
+            ):
+                raise error from None
+            return self.acquire(timeout, owner)
         now = monotonic()
-        handed_over = conn._multipool_handed_over
-        # -handed_over is when it went idle (or was opened).
         # check=False makes the threshold infinite.
-        if handed_over is not None and now + handed_over >= self._check_after:
+        if now - conn._multipool_idle_since >= self._check_after:
             conn = self._validated(conn, now, self._timeout if timeout is None else timeout)
-        conn._multipool_handed_over = now
-        self._note_lent(None)
+        self._ledger.lend(conn, owner, now)
         return conn
 
     def release(self, conn: Any) -> None:
         now = monotonic()
-        try:
-            lent_at = conn._multipool_handed_over
-        except AttributeError:
-            lent_at = None
-        if lent_at is None or lent_at <= 0:
-            raise self._not_lent(conn)
-        conn._multipool_handed_over = -now
-        self._usage_s += now - lent_at
+        if not self._ledger.end(conn, now):
+            return  # reclaimed meanwhile: closed already
+        conn._multipool_idle_since = now
         if conn.pgconn.transaction_status:  # not IDLE: in a transaction, or worse
             self._roll_back(conn)
         self._putconn(conn)
-        self._note_returned()
 
     def park(self, spot: ParkingSpot, conn: Any) -> None:
         now = monotonic()
-        lent_at = getattr(conn, "_multipool_handed_over", None)
-        if lent_at is None or lent_at <= 0:
-            raise self._not_lent(conn)
         # Not IDLE (a transaction, or closed) or past max_lifetime: putconn()
         # has work to do.
         if self._parks and not conn.pgconn.transaction_status and conn._expire_at > now:
+            if not self._ledger.end(conn, now):
+                return
             pool = self._pool
             with pool._lock:
                 # The lock psycopg_pool decides under who waits: once a client
                 # waits, nothing parks until putconn() served it.
                 parks = not pool._waiting and not pool._closed
                 if parks:
-                    conn._multipool_handed_over = -now
+                    conn._multipool_idle_since = now
                     self._parked[spot] = conn
             if parks:
                 spot.adapter = self
-                self._usage_s += now - lent_at
-                self._note_returned()
                 return
+            conn._multipool_idle_since = now
+            self._putconn(conn)
+            return
         self.release(conn)
 
-    def retake(self, spot: ParkingSpot) -> Any | None:
+    def holds_transaction(self, conn: Any) -> bool:
+        # Not IDLE: in a transaction (or failed in one), or a query running.
+        return bool(conn.pgconn.transaction_status)
+
+    def retake(self, spot: ParkingSpot, owner: Any = None) -> Any | None:
         conn = self._parked.pop(spot, None)
         if conn is None:
             return None
@@ -288,10 +285,9 @@ class PsycopgPoolAdapter(PoolAdapter):
             self._putconn(conn)  # closes it
             return None
         now = monotonic()
-        if now + conn._multipool_handed_over >= self._check_after:
+        if now - conn._multipool_idle_since >= self._check_after:
             conn = self._validated(conn, now, self._timeout)
-        conn._multipool_handed_over = now
-        self._note_lent(None)
+        self._ledger.lend(conn, owner, now)
         return conn
 
     def release_parked(self, spot: ParkingSpot) -> None:
@@ -301,26 +297,9 @@ class PsycopgPoolAdapter(PoolAdapter):
 
     def discard(self, conn: Any) -> None:
         now = monotonic()
-        lent_at = getattr(conn, "_multipool_handed_over", None)
-        if lent_at is None or lent_at <= 0:
-            raise self._not_lent(conn)
-        conn._multipool_handed_over = -now
-        self._usage_s += now - lent_at
-        self._discard(conn)
-        self._note_returned()
-
-    def _not_lent(self, conn: Any) -> ValueError:
-        owner = getattr(getattr(conn, "_pool", None), "name", None)
-        why = (
-            "it is not lent (given back twice?)"
-            if owner == self.name
-            else "it was not lent by this pool"
-        )
-        return ValueError(f"can't give connection {conn} back to pool {self.name!r}: {why}")
-
-    @property
-    def checked_out(self) -> int:
-        return len(self._lent)
+        if self._ledger.end(conn, now):
+            conn._multipool_idle_since = now
+            self._discard(conn)
 
     @property
     def parked(self) -> int:
@@ -345,7 +324,7 @@ class PsycopgPoolAdapter(PoolAdapter):
                 conn = self._pool.getconn(deadline - monotonic())
             except _POOL_ERRORS as exc:
                 raise self._pool_error(exc, timeout) from None
-            if monotonic() + conn._multipool_handed_over < self._check_after:
+            if monotonic() - conn._multipool_idle_since < self._check_after:
                 return conn  # not due for a check: just opened (or returned)
 
     def _pool_error(self, exc: Exception, timeout: float) -> Exception:
@@ -414,7 +393,7 @@ class PsycopgPoolAdapter(PoolAdapter):
     # -- psycopg_pool callbacks ------------------------------------------------------
 
     def _configure(self, conn: Any) -> None:
-        conn._multipool_handed_over = -monotonic()
+        conn._multipool_idle_since = monotonic()
         if self._setup is not None:
             self._setup(conn)
 

@@ -134,12 +134,12 @@ def test_e003_options_the_vendor_cannot_honour(
     assert registry.current("db") is None
 
 
-def test_e003_leak_watch_of_the_trial_build_is_stopped() -> None:
-    from django_multipool import leaks
+def test_e003_the_janitor_forgets_the_trial_build() -> None:
+    from django_multipool._janitor import janitor
 
-    before = len(leaks._monitor._watches)
+    before = len(janitor._ledgers)
     assert run(db=entry(PG, {"leak_timeout": 5})) == []
-    assert len(leaks._monitor._watches) == before
+    assert len(janitor._ledgers) == before
 
 
 # -- E004 backend or driver missing ----------------------------------------------------------

@@ -666,14 +666,3 @@ def test_no_lifetime_no_expiry(make_adapter: Any) -> None:
     conn = StandIn()
     adapter._on_new_session(conn, None)
     assert adapter._sessions[id(conn._impl)].expires is None
-
-
-def test_a_connection_dropped_unreturned_is_not_held_by_the_adapter(make_adapter: Any) -> None:
-    # oracledb's own finaliser gives such a session back to its pool; the
-    # adapter must not keep the connection alive and so the slot out for good.
-    adapter = make_adapter(open=False)
-    conn = StandIn()
-    adapter._lend(conn)
-    assert len(adapter._lent) == 1
-    del conn
-    assert adapter._lent == {}

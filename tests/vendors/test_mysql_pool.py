@@ -8,7 +8,6 @@ session's own status counters.
 
 from __future__ import annotations
 
-import gc
 import socket
 import threading
 import time
@@ -267,23 +266,6 @@ def test_rollback_reset_keeps_temporary_tables(make_pool: Any) -> None:
     assert run(conn, "SELECT count(*) FROM multipool_tmp") == [(0,)]
     run(conn, "DROP TEMPORARY TABLE multipool_tmp")
     pool.release(conn)
-
-
-def test_a_dropped_connection_gives_its_slot_back(make_pool: Any, probe: Probe) -> None:
-    # A PooledMySQLConnection dropped without close() loses its slot forever.
-    pool = make_pool(min_size=0, max_size=1, timeout=5)
-    conn = pool.acquire()
-    lost_id = connection_id(conn)
-    del conn
-    gc.collect()
-    conn = pool.acquire(timeout=5)
-    assert connection_id(conn) != lost_id
-    stats = pool.stats()
-    assert stats.connections_lost == 1
-    assert stats.pool_size == 1
-    assert pool.checked_out == 1
-    pool.release(conn)
-    assert wait_until(lambda: probe.count_connections() == 1)
 
 
 def test_max_lifetime_never_retires_a_connection_in_use(make_pool: Any, probe: Probe) -> None:
