@@ -6,7 +6,14 @@ write one ``OPTIONS["pool"]`` dict whose keys mean the same on every vendor.
 
 from .adapter import PoolAdapter, PoolStats
 from .config import PoolConfig
-from .errors import PoolClosed, PoolConfigError, PoolError, PoolTimeout, TooManyRequests
+from .errors import (
+    PoolClosed,
+    PoolConfigError,
+    PoolError,
+    PoolTimeout,
+    SessionStateError,
+    TooManyRequests,
+)
 from .pinning import pinned
 
 __all__ = [
@@ -17,6 +24,7 @@ __all__ = [
     "PoolError",
     "PoolStats",
     "PoolTimeout",
+    "SessionStateError",
     "TooManyRequests",
     "pinned",
     "pool_stats",

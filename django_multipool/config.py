@@ -25,6 +25,8 @@ ResetMode = Literal["rollback", "session"]
 RESET_MODES: tuple[ResetMode, ...] = ("rollback", "session")
 ReleaseMode = Literal["request", "transaction"]
 RELEASE_MODES: tuple[ReleaseMode, ...] = ("request", "transaction")
+SessionStateMode = Literal["hold", "error"]
+SESSION_STATE_MODES: tuple[SessionStateMode, ...] = ("hold", "error")
 
 CONNECT_ARGUMENTS_COME_FROM_DATABASES = (
     "The connection arguments come from the DATABASES entry (NAME, USER, PASSWORD, "
@@ -200,6 +202,28 @@ class PoolConfig:
                 "autocommit mode and after each outermost `atomic()`, so session state (`SET`, "
                 "temporary tables, session advisory locks, `LISTEN`) does not survive from one "
                 "statement to the next unless held with `pinned()`; `reset` runs at each release."
+            ),
+        },
+    )
+    #: With release="transaction": what a statement that creates session state
+    #: outside atomic() and pinned() does. "hold": the session keeps its
+    #: connection until the request ends (one warning per call site);
+    #: "error": the statement is refused.
+    session_state: SessionStateMode = dataclasses.field(
+        default="hold",
+        metadata={
+            "unit": "none",
+            "edge": (
+                '`"hold"` or `"error"`; anything else is refused, with a close match. Only '
+                'read with `release="transaction"`, for statements outside `atomic()` and '
+                "`pinned()` that leave state in the server session (`SET` but not `SET LOCAL`, "
+                "`LISTEN`, `PREPARE`, temporary tables, session advisory locks, MySQL user "
+                'variables, `USE`, `GET_LOCK()`, Oracle `ALTER SESSION`). `"hold"`: the session '
+                "keeps its connection until Django closes it (the request ends), so the state "
+                "lasts as in request mode, and one WARNING per call site says so. "
+                '`"error"`: the statement is not sent; `SessionStateError` (a Django '
+                "`ProgrammingError`) names it and the fix. Detected from the SQL text, "
+                "without a round trip."
             ),
         },
     )
@@ -496,6 +520,17 @@ def _parse_release(value: object, where: str) -> ReleaseMode:
     )
 
 
+def _parse_session_state(value: object, where: str) -> SessionStateMode:
+    value = _plain(value)
+    if isinstance(value, str) and value in SESSION_STATE_MODES:
+        return value
+    raise PoolConfigError(
+        f"{where} must be 'hold' (keep the connection until the request ends) or "
+        f"'error' (refuse the statement), not {_shown(value)}."
+        f"{_close_match(value, SESSION_STATE_MODES)}"
+    )
+
+
 def _parse_name(value: object, where: str) -> str | None:
     if value is None:
         return None
@@ -532,6 +567,7 @@ _PARSERS: dict[str, Any] = {
     "check": _parse_check,
     "reset": _parse_reset,
     "release": _parse_release,
+    "session_state": _parse_session_state,
     "leak_timeout": _seconds(allow_none=True),
     "name": _parse_name,
     "driver_options": _parse_driver_options,

@@ -9,13 +9,14 @@ database. This is the only core module that imports Django.
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.utils import OperationalError
+from django.db.utils import OperationalError, ProgrammingError
 
 __all__ = [
     "PoolClosed",
     "PoolConfigError",
     "PoolError",
     "PoolTimeout",
+    "SessionStateError",
     "TooManyRequests",
 ]
 
@@ -93,5 +94,15 @@ class TooManyRequests(PoolError):
 
 class PoolClosed(PoolError):
     """The pool was closed (settings changed, ``close_pool()``, process exit)."""
+
+    __module__ = "django_multipool"
+
+
+class SessionStateError(ProgrammingError):
+    """A statement would leave state in a session that ``release="transaction"`` gives back.
+
+    Raised before the statement is sent, with ``OPTIONS["pool"]["session_state"]
+    = "error"``; the message names the statement and the ways out.
+    """
 
     __module__ = "django_multipool"

@@ -23,20 +23,22 @@ What differs from Django's built-in pools, on purpose:
 
 from __future__ import annotations
 
+import logging
 import weakref
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
-from django.db.backends import utils as backend_utils
 from django.db.backends.base.base import NO_DB_ALIAS
 from django.utils.asyncio import async_unsafe
 from django.utils.functional import cached_property
 
+from .._janitor import defer
 from ..adapter import ConnectionSetup, ParkingSpot, PoolAdapter
 from ..config import PoolConfig
-from ..errors import PoolClosed
+from ..errors import PoolClosed, SessionStateError
+from .cursors import CountedCursor
 from .registry import registry, wrappers
+from .session_state import call_site, detector_for
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -55,41 +57,12 @@ __all__ = [
     "PooledDatabaseCreationMixin",
     "PooledDatabaseFeaturesMixin",
     "PooledDatabaseWrapperMixin",
-    "ReleasingCursorDebugWrapper",
-    "ReleasingCursorMixin",
-    "ReleasingCursorWrapper",
 ]
 
+logger = logging.getLogger("django_multipool")
 
-class ReleasingCursorMixin:
-    """Mixed into a CursorWrapper class: closing the last open cursor of a
-    release="transaction" session may give the connection back.
-
-    Every way Django ends a cursor goes through close(): ``with cursor:``
-    (CursorWrapper.__exit__), the ORM's ``cursor.close()`` after fetching,
-    and ``cursor_iter``'s ``finally`` for chunked iterators and server-side
-    cursors. A cursor never closed keeps the connection until close().
-    """
-
-    cursor: Any
-    db: Any
-    _counted_in: int | None
-
-    def close(self) -> Any:
-        try:
-            return self.cursor.close()
-        finally:
-            generation, self._counted_in = self._counted_in, None
-            if generation is not None:  # not closed before
-                self.db._cursor_closed(generation)
-
-
-class ReleasingCursorWrapper(ReleasingCursorMixin, backend_utils.CursorWrapper):
-    """Django's CursorWrapper, counted in a release="transaction" session."""
-
-
-class ReleasingCursorDebugWrapper(ReleasingCursorMixin, backend_utils.CursorDebugWrapper):
-    """Django's CursorDebugWrapper (DEBUG, assertNumQueries), counted likewise."""
+# Call sites already warned about (one WARNING per site, per process).
+_warned_sites: set[tuple[str, int, str]] = set()
 
 
 class PooledDatabaseWrapperMixin(_WrapperBase):
@@ -100,14 +73,6 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
     """
 
     pool_adapter_class: ClassVar[type[PoolAdapter]]
-    #: release="transaction" counts open cursors: each CursorWrapper class the
-    #: backend's make_cursor()/make_debug_cursor() return → its subclass whose
-    #: close() may release the connection. A backend with its own wrapper
-    #: classes (PostgreSQL's debug wrapper) adds them.
-    releasing_cursor_classes: ClassVar[Mapping[type, type]] = {
-        backend_utils.CursorWrapper: ReleasingCursorWrapper,
-        backend_utils.CursorDebugWrapper: ReleasingCursorDebugWrapper,
-    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -120,19 +85,28 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         # Set while the session is logically connected but its connection is
         # back in this pool: ensure_connection() leases again from it.
         self._released_to: PoolAdapter | None = None
-        # Cursors made and not closed yet in this session; each one knows the
-        # generation it was counted in, so that a cursor closed after close()
-        # ended its session does not decrement the next session's count.
+        # Driver cursors made and not closed yet in this session (counted by
+        # backends.cursors); each one knows the generation it was counted in,
+        # so that a cursor closed after close() ended its session does not
+        # decrement the next session's count.
         self._open_cursors = 0
         self._cursor_generation = 0
         # Depth of pinned() blocks on this wrapper.
         self._pins = 0
+        # Why the session keeps its connection until close() although nothing
+        # above holds it (it created session state); None = nothing.
+        self._held_for: str | None = None
+        # Where a transaction Django did not open (raw BEGIN) was first seen.
+        self._raw_transaction_site: tuple[str, int, str] | None = None
+        self._detect_session_state = detector_for(self.vendor)
         # Where the pool keeps this session's connection between statements,
         # for its next statement to take back without a checkout (adapters
         # that can: PoolAdapter.park()). A wrapper dropped with a connection
-        # parked (its thread ended mid-session) gives it back to the pool.
+        # parked (its thread ended mid-session) gives it back to the pool:
+        # later, by the janitor or the next checkout, since the finaliser
+        # runs wherever the garbage collector does, maybe under a pool's lock.
         self._parking = ParkingSpot()
-        weakref.finalize(self, self._parking.vacate).atexit = False
+        weakref.finalize(self, defer, self._parking.vacate).atexit = False
         wrappers.add(self)
 
     # -- what Django's own pooled wrappers expose ------------------------------
@@ -192,7 +166,9 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
             return super().get_new_connection(conn_params)
         adapter = self.pool
         assert adapter is not None
-        connection = adapter.acquire()
+        # This wrapper is the borrower: if it is garbage-collected holding
+        # the connection, the pool takes it back (django_multipool.ledger).
+        connection = adapter.acquire(owner=self)
         self._pool_adapter = adapter
         self.prepare_pooled_connection(connection)
         return connection
@@ -203,8 +179,26 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
             super()._close()  # type: ignore[misc]  # not in django-stubs
             return
         connection, self.connection, self._pool_adapter = self.connection, None, None
+        if self.autocommit and not self.in_atomic_block and adapter.holds_transaction(connection):
+            self._warn_raw_rollback()
+        self._raw_transaction_site = None
         with self.wrap_database_errors:
             adapter.release(connection)
+
+    def _warn_raw_rollback(self) -> None:
+        # Django believes the session is in autocommit mode and outside any
+        # atomic(): the transaction was opened with SQL (BEGIN, START
+        # TRANSACTION, SET autocommit = 0), and the pool's return path rolls
+        # it back, as closing an unpooled connection would. Not silently.
+        site = self._raw_transaction_site
+        where = f", opened at {site[0]}:{site[1]} in {site[2]}()" if site else ""
+        logger.warning(
+            "database %r: rolling back a transaction that Django did not open (raw SQL%s) "
+            "as the connection goes back to the pool; commit it, or use "
+            "transaction.atomic()",
+            self.alias,
+            where,
+        )
 
     def connect(self) -> None:
         # Reached through Django's ensure_connection() (not overridden: a
@@ -230,6 +224,7 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         # (connection_created, init_connection_state), as in request mode.
         # A connection still parked goes back through the pool's return path.
         self._released_to = None
+        self._held_for = None
         self._parking.vacate()
         if self._open_cursors:
             # Cursors left open (never closed, or garbage) end with the session.
@@ -277,17 +272,18 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         if autocommit and self._release_per_statement:
             self._release_if_idle()
 
+    # Django hands every driver cursor create_cursor() made to one of these
+    # two, whatever wraps the result later (debug toolbars, tracers).
+
     def make_cursor(self, cursor: Any) -> Any:
-        wrapper = super().make_cursor(cursor)
         if self._release_per_statement:
-            self._track_cursor(wrapper)
-        return wrapper
+            self._count_cursor(cursor)
+        return super().make_cursor(cursor)
 
     def make_debug_cursor(self, cursor: Any) -> Any:
-        wrapper = super().make_debug_cursor(cursor)
         if self._release_per_statement:
-            self._track_cursor(wrapper)
-        return wrapper
+            self._count_cursor(cursor)
+        return super().make_debug_cursor(cursor)
 
     def close_if_health_check_failed(self) -> None:
         # Django calls this first thing in _cursor() and set_autocommit(),
@@ -316,6 +312,7 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         if (
             self._open_cursors
             or self._pins
+            or self._held_for is not None
             or self.in_atomic_block
             or not self.autocommit
             or self.connection is None
@@ -323,6 +320,14 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
             or not self._release_per_statement
         ):
             return
+        if self._pool_adapter.holds_transaction(self.connection):
+            # A transaction opened with SQL (BEGIN) is open: giving the
+            # connection back would roll it back. Held, as inside atomic(),
+            # until it ends (COMMIT) or the session does.
+            if self._raw_transaction_site is None:
+                self._raw_transaction_site = call_site()
+            return
+        self._raw_transaction_site = None
         # After this line nothing may touch the connection: it belongs to
         # whoever the pool hands it to next. Django only uses self.connection
         # after ensure_connection() (cursors, set_autocommit) or behind a
@@ -350,7 +355,7 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         It is exactly as the session's last statement left it (autocommit, no
         transaction, prepared by prepare_pooled_connection()): nothing to redo.
         """
-        connection = adapter.retake(self._parking)
+        connection = adapter.retake(self._parking, self)
         if connection is None:
             return False
         self._released_to = None
@@ -371,7 +376,7 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
             # (Statements take it back earlier: close_if_health_check_failed.)
             return
         try:
-            connection = adapter.acquire()
+            connection = adapter.acquire(owner=self)
         except PoolClosed:
             # Retired meanwhile (settings changed, test database dropped):
             # a new session, through Django's connect().
@@ -392,20 +397,61 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
             self._close()
             raise
 
-    def _track_cursor(self, wrapper: Any) -> None:
-        # The wrapper the vendor made (PostgreSQL's debug wrapper has copy(),
-        # others not) becomes its declared releasing subclass in place: no
-        # copy, and every attribute it was made with stays.
-        try:
-            wrapper.__class__ = self.releasing_cursor_classes[type(wrapper)]
-        except KeyError:
-            raise TypeError(
-                f"{type(self).__qualname__}.releasing_cursor_classes has no class for "
-                f"{type(wrapper).__qualname__}: declare one (ReleasingCursorMixin first, "
-                f"then {type(wrapper).__qualname__}) for release='transaction'."
-            ) from None
-        wrapper._counted_in = self._cursor_generation
-        self._open_cursors += 1
+    def _count_cursor(self, cursor: Any) -> None:
+        if isinstance(cursor, CountedCursor):
+            cursor._multipool_counted = (self, self._cursor_generation)
+            self._open_cursors += 1
+            return
+        # A cursor whose close() we cannot see (a create_cursor() that
+        # returns another class): keep the connection rather than guess.
+        self._hold(
+            f"its cursor class {type(cursor).__qualname__} does not report when it closes",
+            "cannot tell when this cursor closes",
+        )
+
+    def _check_session_state(self, sql: Any) -> None:
+        """Before a statement of a counted cursor: does it leave state in the session?"""
+        detect = self._detect_session_state
+        if (
+            detect is None
+            or self._held_for is not None
+            or self._pins
+            or self.in_atomic_block
+            or not self.autocommit
+        ):
+            return
+        statement = detect(sql)
+        if statement is None:
+            return
+        adapter = self._pool_adapter
+        if adapter is not None and adapter.config.session_state == "error":
+            raise SessionStateError(
+                f"database {self.alias!r} gives its connection back after every statement "
+                f"(OPTIONS['pool']['release'] = 'transaction'), so the session state that "
+                f"{statement!r} creates would be lost, or reach another request. Run it inside "
+                f"django_multipool.pinned() with the statements that need it, use SET LOCAL "
+                f"inside transaction.atomic(), or set OPTIONS['pool']['session_state'] = "
+                f"'hold' to keep the connection until the request ends."
+            )
+        self._hold(f"{statement!r} creates session state", f"{statement!r} creates session state")
+
+    def _hold(self, why: str, what: str) -> None:
+        """Keep this session's connection until close(); one WARNING per call site."""
+        self._held_for = why
+        site = call_site()
+        if site in _warned_sites:
+            return
+        _warned_sites.add(site)
+        logger.warning(
+            "database %r: %s at %s:%d in %s(); with release='transaction' the session keeps "
+            "its connection until the request ends (as in release='request'), so the pool "
+            "serves fewer concurrent statements. Use django_multipool.pinned() around the "
+            "statements that need it, or OPTIONS['pool']['session_state'] = 'error' to refuse "
+            "such statements.",
+            self.alias,
+            what,
+            *site,
+        )
 
     def _cursor_closed(self, generation: int) -> None:
         if generation != self._cursor_generation:
@@ -468,6 +514,8 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         self._pool_adapter = None
         self._released_to = None
         self._parking.adapter = None  # the parent's pool keeps what is parked there
+        self._held_for = None
+        self._raw_transaction_site = None
         self._open_cursors = 0
         self._cursor_generation += 1
         self.in_atomic_block = False

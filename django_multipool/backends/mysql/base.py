@@ -37,12 +37,16 @@ from mysql.connector.django import base, creation
 
 from ...adapter import ConnectionSetup
 from ...adapters.mysql_connector import MySQLConnectorPoolAdapter, abandon_connection
+from ..cursors import counted
 from ..mixins import PooledDatabaseCreationMixin, PooledDatabaseWrapperMixin
 from .cursor import CursorWrapper
 from .features import DatabaseFeatures
 from .introspection import DatabaseIntrospection
 from .operations import DatabaseOperations
 from .schema import DatabaseSchemaEditor
+
+# Reports when it closes, for release="transaction" (backends.cursors).
+CountedCursorWrapper = counted(CursorWrapper)
 
 # Django's own (django/db/backends/mysql/base.py, which imports MySQLdb).
 server_version_re = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{1,2})")
@@ -228,14 +232,14 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
     def create_cursor(self, name: Any = None) -> Any:
         connection = self.connection
         if type(connection) is not MySQLConnection:
-            return CursorWrapper(connection.cursor())
+            return CountedCursorWrapper(connection.cursor())
         # MySQLConnection.cursor() sends a COM_PING before handing out each
         # cursor, and Django makes a cursor per query: every query would cost
         # two round trips. The same cursor, built without the ping; a dead
         # connection still fails, at execute().
         connection.handle_unread_result()
         options = (bool(connection._buffered), bool(connection._raw))
-        return CursorWrapper(_CURSOR_CLASSES[options](connection))
+        return CountedCursorWrapper(_CURSOR_CLASSES[options](connection))
 
     def _forget_inherited_connection(self) -> None:
         # Also for unpooled connections: dropping one would let its socket's

@@ -40,6 +40,11 @@ class CursorWrapper(base.CursorWrapper):
         except mysql.connector.Error as exc:
             raise _as_mysqlclient_would(exc) from exc
 
+    def close(self) -> Any:
+        # The connector's wrapper reaches close() through __getattr__, which
+        # a subclass's super().close() (backends.cursors) cannot see.
+        return self.cursor.close()
+
     def executemany(self, query: Any, args: Sequence[Any]) -> Any:
         try:
             return self.cursor.executemany(query, args)

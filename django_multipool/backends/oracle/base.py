@@ -24,9 +24,13 @@ from django.db.utils import DatabaseErrorWrapper
 from django.utils.functional import cached_property
 
 from ...adapters.oracledb import OracledbPoolAdapter
+from ..cursors import counted
 from ..mixins import PooledDatabaseWrapperMixin
 from ..registry import registry
 from .features import DatabaseFeatures
+
+# Reports when it closes, for release="transaction" (backends.cursors).
+CountedFormatStylePlaceholderCursor = counted(base.FormatStylePlaceholderCursor)
 
 
 class SessionSetup:
@@ -121,6 +125,9 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
         # Read by Django's creation and features code. Django's is off unless
         # OPTIONS["pool"] is set; our ENGINE pools unless it is False.
         return self.pool_enabled
+
+    def create_cursor(self, name: Any = None) -> Any:
+        return CountedFormatStylePlaceholderCursor(self.connection, self)
 
     def get_connection_params(self) -> dict[str, Any]:
         params: dict[str, Any] = super().get_connection_params()

@@ -6,15 +6,16 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.postgresql import base, creation
-from django.db.backends.postgresql.psycopg_any import IsolationLevel, is_psycopg3
+from django.db.backends.postgresql.psycopg_any import (
+    IsolationLevel,
+    is_psycopg3,
+    register_tzloader,
+)
 
 from ...adapter import ConnectionSetup
 from ...adapters.psycopg import PsycopgPoolAdapter
-from ..mixins import (
-    PooledDatabaseCreationMixin,
-    PooledDatabaseWrapperMixin,
-    ReleasingCursorMixin,
-)
+from ..cursors import counted
+from ..mixins import PooledDatabaseCreationMixin, PooledDatabaseWrapperMixin
 from .features import DatabaseFeatures
 
 if not is_psycopg3:
@@ -23,25 +24,19 @@ if not is_psycopg3:
         "(pip install 'django-multipool[postgresql]'); psycopg2 has no pool to build on."
     )
 
+import psycopg
 from psycopg import sql
+from psycopg.pq import Format
 
 
 class DatabaseCreation(PooledDatabaseCreationMixin, creation.DatabaseCreation):
     pass
 
 
-class ReleasingCursorDebugWrapper(ReleasingCursorMixin, base.CursorDebugWrapper):
-    """PostgreSQL's debug cursor wrapper (it adds copy()), counted in release="transaction"."""
-
-
 class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
     pool_adapter_class = PsycopgPoolAdapter
     creation_class = DatabaseCreation
     features_class = DatabaseFeatures
-    releasing_cursor_classes = {
-        **PooledDatabaseWrapperMixin.releasing_cursor_classes,
-        base.CursorDebugWrapper: ReleasingCursorDebugWrapper,
-    }
 
     def pool_connection_setup(self) -> ConnectionSetup:
         # Django's _configure_connection, captured as values: the time zone
@@ -49,14 +44,37 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
         timezone_name = self.timezone_name
         set_time_zone = self.ops.set_time_zone_sql()
         role = self.settings_dict["OPTIONS"].get("assume_role")
+        # The server-side cursor class Django's create_cursor() would build.
+        server_cursor = (
+            psycopg.ServerCursor
+            if self.settings_dict["OPTIONS"].get("server_side_binding") is True
+            else base.ServerSideCursor
+        )
 
         def setup(connection: Any) -> None:
             if timezone_name and connection.info.parameter_status("TimeZone") != timezone_name:
                 connection.execute(set_time_zone, [timezone_name])
             if role:
                 connection.execute(sql.SQL("SET ROLE {}").format(sql.Literal(role)))
+            # Cursors that report when they close (release="transaction"),
+            # subclassing whatever factory the connection was opened with:
+            # Django's, or an instrumented subclass of it (OpenTelemetry).
+            connection.cursor_factory = counted(connection.cursor_factory)
+            connection.server_cursor_factory = counted(server_cursor)
 
         return setup
+
+    def create_cursor(self, name: Any = None) -> Any:
+        if not name or self._pool_adapter is None:
+            return super().create_cursor(name)
+        # Django's named branch, through the connection's (counted) server
+        # cursor factory instead of a class named in the code.
+        connection = self.connection
+        cursor = connection.cursor(name, scrollable=False, withhold=connection.autocommit)
+        tzloader = connection.adapters.get_loader(base.TIMESTAMPTZ_OID, Format.TEXT)
+        if self.timezone != tzloader.timezone:
+            register_tzloader(self.timezone, cursor)
+        return cursor
 
     def _set_autocommit(self, autocommit: bool) -> None:
         # psycopg's setter takes the connection's lock and runs a generator
