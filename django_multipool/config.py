@@ -199,9 +199,10 @@ class PoolConfig:
             "edge": (
                 '`"request"` or `"transaction"`; anything else is refused, with a close match. '
                 'With `"transaction"` the connection goes back after each statement in '
-                "autocommit mode and after each outermost `atomic()`, so session state (`SET`, "
-                "temporary tables, session advisory locks, `LISTEN`) does not survive from one "
-                "statement to the next unless held with `pinned()`; `reset` runs at each release."
+                "autocommit mode and after each outermost `atomic()`, unless a transaction opened "
+                "with SQL is open, a cursor is open, or a statement created session state (see "
+                "`session_state`); `pinned()` holds it across statements; `reset` runs at each "
+                "release."
             ),
         },
     )
@@ -235,13 +236,15 @@ class PoolConfig:
         metadata={
             "unit": "seconds",
             "edge": (
-                "A finite number greater than 0, or `None` (no leak detection, and nothing "
-                "recorded per checkout). A connection held longer is reported once, as a WARNING "
+                "A finite number greater than 0, or `None` (no leak warnings, no stack recorded "
+                "per checkout). A connection held longer is reported once, as a WARNING "
                 "on the `django_multipool.leaks` logger with the stack that checked it out, and "
                 "counted in `leaks_detected`; it stays with its borrower. A connection whose "
                 "borrowing thread has ended is taken back, closed, replaced and counted in "
-                "`leaks_reclaimed`. A background thread looks every quarter of `leak_timeout` "
-                "(and at least once a second), so a warning may come that much late. Cost: each "
+                "`leaks_reclaimed` (without `leak_timeout` too, once its borrower, the Django "
+                "wrapper, has been garbage-collected). A background thread looks every quarter "
+                "of `leak_timeout` (and at least once a second), so a warning may come that "
+                "much late. Cost: each "
                 "checkout records its stack: +5.5 µs a cycle at the adapter, +13 µs through "
                 "Django here (deeper stacks cost more); per statement with release='transaction'."
             ),

@@ -42,8 +42,10 @@ __all__ = ["Ledger", "Loan", "NotLent"]
 logger = logging.getLogger("django_multipool.leaks")
 
 # A full collection costs tens of milliseconds on a large heap, all of it
-# holding the GIL: the janitor runs one at most this often.
+# holding the GIL: the janitor runs one at most this often, and callers about
+# to time out (many at once, when a pool is exhausted) at most this often.
 _COLLECT_EVERY = 2.0
+_COLLECT_AT_DEADLINE_EVERY = 0.25
 _last_collect = [0.0]
 _collect_lock = threading.Lock()
 
@@ -188,7 +190,7 @@ class Ledger:
         a borrower that no longer exists comes back. Returns how many.
         """
         if collect and any(loan.owner is not None for loan in list(self._loans.values())):
-            collect_garbage(force=True)
+            collect_garbage(every=_COLLECT_AT_DEADLINE_EVERY)
         before = self.reclaimed
         self.scan(monotonic())
         return self.reclaimed - before
@@ -225,11 +227,11 @@ class Ledger:
         self._lock = threading.Lock()
 
 
-def collect_garbage(*, force: bool = False) -> bool:
-    """Run a full collection, at most once per ``_COLLECT_EVERY`` s unless forced."""
+def collect_garbage(*, every: float = _COLLECT_EVERY) -> bool:
+    """Run a full collection unless one ran less than ``every`` seconds ago."""
     now = monotonic()
     with _collect_lock:
-        if not force and now - _last_collect[0] < _COLLECT_EVERY:
+        if now - _last_collect[0] < every:
             return False
         _last_collect[0] = now
     gc.collect()

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from django_multipool import ledger as ledger_module
 from django_multipool._janitor import defer, janitor, run_deferred
 from django_multipool.ledger import Ledger, NotLent
 
@@ -80,7 +81,10 @@ def test_without_a_borrower_nothing_is_reclaimed_without_leak_timeout() -> None:
     assert closed == [] and len(ledger) == 1
 
 
-def test_the_janitor_collects_for_a_borrower_of_an_ended_thread() -> None:
+def test_the_janitor_collects_for_a_borrower_of_an_ended_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ledger_module, "_last_collect", [0.0])  # none ran lately
     ledger, closed = make()
     janitor.watch(ledger)
     gc.disable()
@@ -100,7 +104,8 @@ def test_the_janitor_collects_for_a_borrower_of_an_ended_thread() -> None:
     assert len(closed) == 1 and ledger.reclaimed == 1
 
 
-def test_reclaim_at_the_deadline_collects_first() -> None:
+def test_reclaim_at_the_deadline_collects_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ledger_module, "_last_collect", [0.0])  # none ran lately
     ledger, closed = make()
     gc.disable()
     try:
