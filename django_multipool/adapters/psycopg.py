@@ -274,8 +274,9 @@ class PsycopgPoolAdapter(PoolAdapter):
         self.release(conn)
 
     def holds_transaction(self, conn: Any) -> bool:
-        # Not IDLE: in a transaction (or failed in one), or a query running.
-        return bool(conn.pgconn.transaction_status)
+        # In a transaction, or failed in one (until ROLLBACK); not UNKNOWN,
+        # a broken connection, which the return path tests and replaces.
+        return conn.pgconn.transaction_status in _OPEN_TRANSACTION
 
     def retake(self, spot: ParkingSpot, owner: Any = None) -> Any | None:
         conn = self._parked.pop(spot, None)
