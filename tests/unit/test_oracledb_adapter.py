@@ -11,6 +11,7 @@ pings, rollback, lifetime, idle shrinking — is in the contract suite
 
 from __future__ import annotations
 
+import gc
 import logging
 import select
 import socket
@@ -666,3 +667,32 @@ def test_no_lifetime_no_expiry(make_adapter: Any) -> None:
     conn = StandIn()
     adapter._on_new_session(conn, None)
     assert adapter._sessions[id(conn._impl)].expires is None
+
+
+def test_a_lent_connection_is_held_and_no_callback_takes_the_lock(make_adapter: Any) -> None:
+    # The ledger notices a dropped borrower; the adapter holds what it lent,
+    # and nothing the garbage collector runs may wait for the adapter's lock.
+    adapter = make_adapter(open=False)
+    conn = StandIn()
+    adapter._lend(conn)
+    del conn
+    finished = threading.Event()
+
+    def collect_under_the_lock() -> None:
+        with adapter._lock:
+            gc.collect()
+        finished.set()
+
+    worker = threading.Thread(target=collect_under_the_lock, daemon=True)
+    worker.start()
+    assert finished.wait(5)
+    assert len(adapter._lent) == 1
+
+
+def test_holds_transaction_reads_the_drivers_flag(make_adapter: Any) -> None:
+    adapter = make_adapter(open=False)
+    conn = StandIn()
+    conn.transaction_in_progress = True  # type: ignore[attr-defined]
+    assert adapter.holds_transaction(conn)
+    conn.transaction_in_progress = False  # type: ignore[attr-defined]
+    assert not adapter.holds_transaction(conn)
