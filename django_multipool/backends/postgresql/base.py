@@ -24,7 +24,6 @@ if not is_psycopg3:
         "(pip install 'django-multipool[postgresql]'); psycopg2 has no pool to build on."
     )
 
-import psycopg
 from psycopg import sql
 from psycopg.pq import Format
 
@@ -44,12 +43,6 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
         timezone_name = self.timezone_name
         set_time_zone = self.ops.set_time_zone_sql()
         role = self.settings_dict["OPTIONS"].get("assume_role")
-        # The server-side cursor class Django's create_cursor() would build.
-        server_cursor = (
-            psycopg.ServerCursor
-            if self.settings_dict["OPTIONS"].get("server_side_binding") is True
-            else base.ServerSideCursor
-        )
 
         def setup(connection: Any) -> None:
             if timezone_name and connection.info.parameter_status("TimeZone") != timezone_name:
@@ -60,17 +53,23 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
             # subclassing whatever factory the connection was opened with:
             # Django's, or an instrumented subclass of it (OpenTelemetry).
             connection.cursor_factory = counted(connection.cursor_factory)
-            connection.server_cursor_factory = counted(server_cursor)
 
         return setup
 
     def create_cursor(self, name: Any = None) -> Any:
         if not name or self._pool_adapter is None:
             return super().create_cursor(name)
-        # Django's named branch, through the connection's (counted) server
-        # cursor factory instead of a class named in the code.
+        # Django's named branch, with the class it would build made counted.
+        # Chosen from the settings now, as Django does (a test may change them
+        # while a connection of the pool built before is held).
         connection = self.connection
-        cursor = connection.cursor(name, scrollable=False, withhold=connection.autocommit)
+        if self.settings_dict["OPTIONS"].get("server_side_binding") is True:
+            server_cursor = connection.server_cursor_factory
+        else:
+            server_cursor = base.ServerSideCursor
+        cursor = counted(server_cursor)(
+            connection, name=name, scrollable=False, withhold=connection.autocommit
+        )
         tzloader = connection.adapters.get_loader(base.TIMESTAMPTZ_OID, Format.TEXT)
         if self.timezone != tzloader.timezone:
             register_tzloader(self.timezone, cursor)
