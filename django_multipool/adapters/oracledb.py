@@ -85,7 +85,6 @@ _POOL_ONLY_PARAMETERS = frozenset(
 
 # driver_options the shared schema does not cover and that we cannot accept.
 _REFUSED_DRIVER_OPTIONS = {
-    "session_callback": "the backend runs Django's session setup in it",
     "homogeneous": "a pool serves the one USER of its DATABASES entry",
     "pool_alias": (
         "it registers the pool in python-oracledb's process-wide pool cache, which "
@@ -171,6 +170,8 @@ class OracledbPoolAdapter(PoolAdapter):
         "timeout": "max_idle",  # oracledb's timeout is the idle timeout
         "max_lifetime_session": "max_lifetime",
         "ping_interval": "check",
+        # The backend runs Django's session setup in it, then OPTIONS["pool"]["configure"].
+        "session_callback": "configure",
     }
 
     def _build(self) -> None:

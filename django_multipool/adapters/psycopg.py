@@ -40,11 +40,7 @@ import psycopg_pool
 from .._redact import redact
 from .._watchdog import NoAnswer, bounded, left_until, shut_down_socket
 from ..adapter import ParkingSpot, PoolAdapter, PoolStats, take_longest_parked
-from ..config import (
-    CONNECT_ARGUMENTS_COME_FROM_DATABASES,
-    CONNECTION_SETUP_IS_THE_BACKENDS,
-    POOLS_OPEN_AT_FIRST_USE,
-)
+from ..config import CONNECT_ARGUMENTS_COME_FROM_DATABASES, POOLS_OPEN_AT_FIRST_USE
 from ..errors import PoolClosed, PoolTimeout, TooManyRequests
 
 __all__ = ["PsycopgPoolAdapter"]
@@ -156,7 +152,7 @@ class PsycopgPoolAdapter(PoolAdapter):
         "open": POOLS_OPEN_AT_FIRST_USE,
         "kwargs": CONNECT_ARGUMENTS_COME_FROM_DATABASES,
         "conninfo": CONNECT_ARGUMENTS_COME_FROM_DATABASES,
-        "configure": CONNECTION_SETUP_IS_THE_BACKENDS,
+        "configure": "configure",
     }
 
     def _build(self) -> None:

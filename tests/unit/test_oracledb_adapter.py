@@ -196,6 +196,7 @@ def test_the_adapter_checks_with_its_own_pings_exactly() -> None:
         ("timeout", "max_idle"),
         ("max_lifetime_session", "max_lifetime"),
         ("ping_interval", "check"),
+        ("session_callback", "configure"),
     ],
 )
 def test_driver_options_the_schema_sets_are_refused(
@@ -210,7 +211,6 @@ def test_driver_options_the_schema_sets_are_refused(
 @pytest.mark.parametrize(
     ("key", "why"),
     [
-        ("session_callback", "session setup"),
         ("homogeneous", "one USER"),
         ("pool_alias", "process-wide"),
         ("pool_boundary", "implicit connection pooling"),
@@ -239,7 +239,7 @@ def test_driver_options_we_cannot_honour_are_refused(
         ("ping_interval", "OPTIONS['pool']['check']"),
         ("increment", "OPTIONS['pool']['driver_options']"),
         ("ping_timeout", "OPTIONS['pool']['driver_options']"),
-        ("session_callback", "OPTIONS['pool']['driver_options']"),
+        ("session_callback", "OPTIONS['pool']['configure']"),
         ("pool_alias", "OPTIONS['pool']['driver_options']"),
     ],
 )
