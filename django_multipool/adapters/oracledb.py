@@ -476,7 +476,20 @@ class OracledbPoolAdapter(PoolAdapter):
                 self._sessions = {k: v for k, v in self._sessions.items() if k in lent}
             self._sessions[id(conn._impl)] = _SessionTimes(expires=self._expiry())
         if self._setup is not None and not self._drcp:
-            self._setup(conn)
+            try:
+                self._setup(conn)
+                if conn.transaction_in_progress:  # thin mode tracks it: no round trip
+                    raise oracledb.ProgrammingError(
+                        "the setup of a new session left a transaction open: "
+                        "OPTIONS['pool']['configure'] must commit or roll back what it begins"
+                    )
+            except BaseException:
+                # Dropped, not given back: oracledb would return the session
+                # to the pool when this half-made connection object is freed
+                # (and run the callback again at its next checkout).
+                self._forget_session(conn)
+                self._drop(conn)
+                raise
 
     def _expiry(self) -> float | None:
         lifetime = self.config.max_lifetime

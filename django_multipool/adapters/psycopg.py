@@ -411,8 +411,25 @@ class PsycopgPoolAdapter(PoolAdapter):
 
     def _configure(self, conn: Any) -> None:
         conn._multipool_handed_over = -monotonic()
-        if self._setup is not None:
+        if self._setup is None:
+            return
+        # A connection whose setup failed is closed here: psycopg_pool would
+        # leave it to the garbage collector. Counted as a failed connection
+        # attempt, so that PoolTimeout quotes the error.
+        try:
             self._setup(conn)
+            status = conn.pgconn.transaction_status
+            if status != psycopg.pq.TransactionStatus.IDLE:
+                raise psycopg.ProgrammingError(
+                    f"the setup of a new connection left it in a transaction "
+                    f"({psycopg.pq.TransactionStatus(status).name}): OPTIONS['pool']"
+                    f"['configure'] must commit or roll back what it begins"
+                )
+        except BaseException:
+            conn.close()
+            pool = self._pool
+            pool._stats[pool._CONNECTIONS_ERRORS] += 1
+            raise
 
     def _roll_back(self, conn: Any) -> None:
         """Roll back a returned connection's transaction, within ``timeout``.
