@@ -109,6 +109,7 @@ def _check_alias(alias: str, entry: Mapping[str, Any], asgi: str | None) -> list
             alias=alias,
             health_checks=bool(entry.get("CONN_HEALTH_CHECKS")),
         )
+        config.configure_hook(alias)  # a dotted path that does not import fails here
     except PoolConfigError as exc:
         messages.append(
             Error(

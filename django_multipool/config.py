@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
+import inspect
+import keyword
 import math
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from .errors import PoolConfigError
 
-__all__ = ["PoolConfig"]
+__all__ = ["ConnectionHook", "PoolConfig"]
+
+#: ``OPTIONS["pool"]["configure"]`` once imported: called with the driver's connection.
+ConnectionHook = Callable[[Any], object]
 
 ResetMode = Literal["rollback", "session"]
 RESET_MODES: tuple[ResetMode, ...] = ("rollback", "session")
@@ -32,10 +38,7 @@ CONNECT_ARGUMENTS_COME_FROM_DATABASES = (
     "The connection arguments come from the DATABASES entry (NAME, USER, PASSWORD, "
     "HOST, PORT, and OPTIONS outside 'pool')."
 )
-CONNECTION_SETUP_IS_THE_BACKENDS = (
-    "The backend sets up each new connection itself (time zone, role); for your own "
-    "setup, connect a receiver to django.db.backends.signals.connection_created."
-)
+CONFIGURE_EXAMPLE = "'myproject.db.configure_connection'"
 POOLS_OPEN_AT_FIRST_USE = (
     "A pool opens at its alias's first query and opens min_size connections in the "
     "background; there is nothing to set."
@@ -64,12 +67,14 @@ _FOREIGN_KEYS = {
     "max_pool_size": "max_size",
     "idle_timeout": "max_idle",
     "connection_timeout": "timeout",
+    # Per-connection setup callbacks
+    "session_callback": "configure",  # python-oracledb
+    "setup": "configure",
 }
 # Keys of other pools that have no place here at all, with the reason.
 _NOT_NEEDED = {
     "kwargs": CONNECT_ARGUMENTS_COME_FROM_DATABASES,
     "conninfo": CONNECT_ARGUMENTS_COME_FROM_DATABASES,
-    "configure": CONNECTION_SETUP_IS_THE_BACKENDS,
     "open": POOLS_OPEN_AT_FIRST_USE,
 }
 
@@ -187,6 +192,37 @@ class PoolConfig:
                 "per-connection setup again): at least one round trip per return. Oracle's thin "
                 "driver cannot reset a session, so there it is ended and a new one opened: a new "
                 "connection per checkout."
+            ),
+        },
+    )
+    #: Your own setup of each connection: a callable, or the dotted path of one,
+    #: called with the driver's connection after the backend's own setup, once
+    #: per connection opened and again after each ``reset="session"``.
+    configure: ConnectionHook | str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "unit": "none",
+            "edge": (
+                "A callable taking one argument, the driver's own connection (a "
+                "`psycopg.Connection`, mysql-connector's `MySQLConnection`, an "
+                "`oracledb.Connection`), or the dotted path of one as a string "
+                "(`'myproject.db.configure_connection'`, imported when the pool is built; "
+                "`manage.py check` imports it too); `None` for none. Refused: anything else, "
+                "async and generator functions, and callables that cannot take one argument. "
+                "It runs after the backend's setup (time zone, role, isolation level, Oracle's "
+                "`ALTER SESSION`s), in the pool's connecting thread rather than a request's: "
+                "use the connection it is given, not `django.db.connection`. It runs on every "
+                "vendor and in both release modes, so every checkout sees what it set; on "
+                "Oracle DRCP at every checkout. If it raises, that connection is closed, never "
+                "handed out, and the error is logged with its traceback (logger "
+                "`django_multipool`); requests then get the error (Oracle) or `PoolTimeout` "
+                "quoting it (PostgreSQL, MySQL/MariaDB), as for a failed connection attempt. "
+                "Leave no transaction open in it (that is refused too). It is part of the "
+                "pool's key like the rest of `OPTIONS`: a function compares by identity, a "
+                "dotted path as a string. Django's `connection.copy()` copies the settings "
+                "deeply, which duplicates a `functools.partial`, an instance or a bound method: "
+                "the copy's key then differs and the alias's pool is rebuilt whenever the copy "
+                "and the original take turns, so prefer a function or a dotted path."
             ),
         },
     )
@@ -333,6 +369,17 @@ class PoolConfig:
     def pool_name(self, alias: str) -> str:
         return self.name if self.name is not None else alias
 
+    def configure_hook(self, alias: str) -> ConnectionHook | None:
+        """``configure`` as a callable, importing a dotted path; None if unset.
+
+        Called when the pool is built (and by ``manage.py check``), not while
+        parsing: the module named may import models, which settings cannot.
+        """
+        value = self.configure
+        if value is None or not isinstance(value, str):
+            return value
+        return _import_hook(value, f"DATABASES[{alias!r}]['OPTIONS']['pool']['configure']")
+
     def _validate_together(self, where: str) -> None:
         if self.min_size > self.max_size:
             raise PoolConfigError(
@@ -367,6 +414,11 @@ def _check_key(key: object, where: str) -> str:
             hint = (
                 f"{key!r} is a driver-specific option: put it in "
                 f"{where}['driver_options'] if your driver's pool accepts it."
+            )
+        elif target == "configure":
+            hint = (
+                f"The shared schema calls this {target!r}: a callable taking the driver's "
+                f"connection, or its dotted path."
             )
         else:
             hint = f"The shared schema calls this {target!r} (times in seconds)."
@@ -560,6 +612,87 @@ def _parse_driver_options(value: object, where: str) -> Mapping[str, Any]:
     return options
 
 
+def _parse_configure(value: object, where: str) -> ConnectionHook | str | None:
+    if value is None:
+        return None
+    plain = _plain(value)
+    if isinstance(plain, str):
+        parts = plain.split(".")
+        if len(parts) < 2 or not all(p.isidentifier() and not keyword.iskeyword(p) for p in parts):
+            raise PoolConfigError(
+                f"{where} must be a callable or the dotted path of one, as "
+                f"{CONFIGURE_EXAMPLE} (a module, then the callable in it), not {_shown(plain)}."
+            )
+        return plain  # imported when the pool is built: see PoolConfig.configure_hook()
+    if not callable(value):
+        raise PoolConfigError(
+            f"{where} must be a callable taking the driver's connection, or the dotted path "
+            f"of one ({CONFIGURE_EXAMPLE}), not {_shown(value)} ({type(value).__name__})."
+        )
+    _check_hook(value, where)
+    return value
+
+
+def _import_hook(path: str, where: str) -> ConnectionHook:
+    module_path, _, name = path.rpartition(".")
+    fix = f"Give the dotted path of a callable, as {CONFIGURE_EXAMPLE}."
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError as exc:
+        missing = exc.name is not None and (
+            module_path == exc.name or module_path.startswith(f"{exc.name}.")
+        )
+        why = (
+            f"there is no module {exc.name!r}"
+            if missing
+            else f"importing module {module_path!r} failed: {type(exc).__name__}: {exc}"
+        )
+        raise PoolConfigError(f"{where} is {path!r}, but {why}. {fix}") from exc
+    except Exception as exc:  # whatever the module raised while it was imported
+        raise PoolConfigError(
+            f"{where} is {path!r}, but importing module {module_path!r} failed: "
+            f"{type(exc).__name__}: {exc}. {fix}"
+        ) from exc
+    try:
+        hook = getattr(module, name)
+    except AttributeError:
+        raise PoolConfigError(
+            f"{where} is {path!r}, but module {module_path!r} has no attribute {name!r}. {fix}"
+        ) from None
+    if not callable(hook):
+        raise PoolConfigError(
+            f"{where} is {path!r}, which is {_shown(hook)} ({type(hook).__name__}), not a "
+            f"callable. {fix}"
+        )
+    _check_hook(hook, f"{where} ({path!r})")
+    return hook  # type: ignore[no-any-return]
+
+
+def _check_hook(hook: Callable[..., object], where: str) -> None:
+    """Refuse a callable that cannot run as a connection's setup: the pool
+    would only find out at its first connection, in a background thread."""
+    try:
+        is_async = inspect.iscoroutinefunction(hook) or inspect.isasyncgenfunction(hook)
+        is_generator = inspect.isgeneratorfunction(hook)
+        signature = inspect.signature(hook)
+    except Exception:  # builtins without a signature, objects whose attributes raise
+        return
+    if is_async or is_generator:
+        kind = "an async function" if is_async else "a generator function"
+        raise PoolConfigError(
+            f"{where} is {kind}: the pool calls it in its own threads and neither awaits "
+            f"nor iterates what it returns, so it would do nothing. Make it a plain "
+            f"function taking the driver's connection."
+        )
+    try:
+        signature.bind(None)
+    except TypeError:
+        raise PoolConfigError(
+            f"{where} cannot be called with one argument, the driver's connection: its "
+            f"signature is {signature}. Give it exactly one required parameter."
+        ) from None
+
+
 _PARSERS: dict[str, Any] = {
     "min_size": _int_at_least(0),
     "max_size": _int_at_least(1),
@@ -569,6 +702,7 @@ _PARSERS: dict[str, Any] = {
     "max_idle": _seconds(allow_none=True),
     "check": _parse_check,
     "reset": _parse_reset,
+    "configure": _parse_configure,
     "release": _parse_release,
     "session_state": _parse_session_state,
     "leak_timeout": _seconds(allow_none=True),

@@ -193,6 +193,13 @@ class _ConnectorDriver:
         if self._setup is not None:
             try:
                 self._setup(conn)
+                if conn.in_transaction:
+                    # Lent like this, its borrower's statements would run in a
+                    # transaction nobody commits (the return rolls it back).
+                    raise mysql.connector.errors.ProgrammingError(
+                        "the setup of a new connection left a transaction open: "
+                        "OPTIONS['pool']['configure'] must commit or roll back what it begins"
+                    )
             except BaseException:
                 self.close(conn)
                 raise

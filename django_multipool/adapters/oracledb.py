@@ -84,7 +84,6 @@ _POOL_ONLY_PARAMETERS = frozenset(
 
 # driver_options the shared schema does not cover and that we cannot accept.
 _REFUSED_DRIVER_OPTIONS = {
-    "session_callback": "the backend runs Django's session setup in it",
     "homogeneous": "a pool serves the one USER of its DATABASES entry",
     "pool_alias": (
         "it registers the pool in python-oracledb's process-wide pool cache, which "
@@ -170,6 +169,8 @@ class OracledbPoolAdapter(PoolAdapter):
         "timeout": "max_idle",  # oracledb's timeout is the idle timeout
         "max_lifetime_session": "max_lifetime",
         "ping_interval": "check",
+        # The backend runs Django's session setup in it, then OPTIONS["pool"]["configure"].
+        "session_callback": "configure",
     }
 
     def _build(self) -> None:
@@ -473,7 +474,20 @@ class OracledbPoolAdapter(PoolAdapter):
                 self._sessions = {k: v for k, v in self._sessions.items() if k in lent}
             self._sessions[id(conn._impl)] = _SessionTimes(expires=self._expiry())
         if self._setup is not None and not self._drcp:
-            self._setup(conn)
+            try:
+                self._setup(conn)
+                if conn.transaction_in_progress:  # thin mode tracks it: no round trip
+                    raise oracledb.ProgrammingError(
+                        "the setup of a new session left a transaction open: "
+                        "OPTIONS['pool']['configure'] must commit or roll back what it begins"
+                    )
+            except BaseException:
+                # Dropped, not given back: oracledb would return the session
+                # to the pool when this half-made connection object is freed
+                # (and run the callback again at its next checkout).
+                self._forget_session(conn)
+                self._drop(conn)
+                raise
 
     def _expiry(self) -> float | None:
         lifetime = self.config.max_lifetime

@@ -40,11 +40,7 @@ from .._janitor import _deferred, run_deferred
 from .._redact import redact
 from .._watchdog import NoAnswer, bounded, left_until, shut_down_socket
 from ..adapter import ParkingSpot, PoolAdapter, PoolStats, take_longest_parked
-from ..config import (
-    CONNECT_ARGUMENTS_COME_FROM_DATABASES,
-    CONNECTION_SETUP_IS_THE_BACKENDS,
-    POOLS_OPEN_AT_FIRST_USE,
-)
+from ..config import CONNECT_ARGUMENTS_COME_FROM_DATABASES, POOLS_OPEN_AT_FIRST_USE
 from ..errors import PoolClosed, PoolTimeout, TooManyRequests
 
 __all__ = ["PsycopgPoolAdapter"]
@@ -153,7 +149,7 @@ class PsycopgPoolAdapter(PoolAdapter):
         "open": POOLS_OPEN_AT_FIRST_USE,
         "kwargs": CONNECT_ARGUMENTS_COME_FROM_DATABASES,
         "conninfo": CONNECT_ARGUMENTS_COME_FROM_DATABASES,
-        "configure": CONNECTION_SETUP_IS_THE_BACKENDS,
+        "configure": "configure",
     }
 
     def _build(self) -> None:
@@ -395,8 +391,25 @@ class PsycopgPoolAdapter(PoolAdapter):
 
     def _configure(self, conn: Any) -> None:
         conn._multipool_idle_since = monotonic()
-        if self._setup is not None:
+        if self._setup is None:
+            return
+        # A connection whose setup failed is closed here: psycopg_pool would
+        # leave it to the garbage collector. Counted as a failed connection
+        # attempt, so that PoolTimeout quotes the error.
+        try:
             self._setup(conn)
+            status = conn.pgconn.transaction_status
+            if status != psycopg.pq.TransactionStatus.IDLE:
+                raise psycopg.ProgrammingError(
+                    f"the setup of a new connection left it in a transaction "
+                    f"({psycopg.pq.TransactionStatus(status).name}): OPTIONS['pool']"
+                    f"['configure'] must commit or roll back what it begins"
+                )
+        except BaseException:
+            conn.close()
+            pool = self._pool
+            pool._stats[pool._CONNECTIONS_ERRORS] += 1
+            raise
 
     def _roll_back(self, conn: Any) -> None:
         """Roll back a returned connection's transaction, within ``timeout``.

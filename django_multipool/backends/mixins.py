@@ -32,6 +32,7 @@ from django.db.backends.base.base import NO_DB_ALIAS
 from django.utils.asyncio import async_unsafe
 from django.utils.functional import cached_property
 
+from .._configure import compose_setup
 from .._janitor import defer
 from ..adapter import ConnectionSetup, ParkingSpot, PoolAdapter
 from ..config import PoolConfig
@@ -487,11 +488,16 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
 
     def _build_pool(self) -> PoolAdapter:
         config = self.pool_config
+        name = config.pool_name(self.alias)
+        # The backend's setup, then OPTIONS["pool"]["configure"] (imported here).
+        setup = compose_setup(
+            self.pool_connection_setup(), config, alias=self.alias, pool_name=name
+        )
         return self.pool_adapter_class(
             config,
-            name=config.pool_name(self.alias),
+            name=name,
             connect_kwargs=self.pool_connect_kwargs(),
-            setup=self.pool_connection_setup(),
+            setup=setup,
             label=self.pool_label(),
         )
 

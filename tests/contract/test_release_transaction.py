@@ -9,12 +9,13 @@ control: the same observation fails with the default mode.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.db import DatabaseError, close_old_connections, connections, models, transaction
 from django.db.backends.signals import connection_created
 
@@ -468,3 +469,292 @@ def test_async_pinned_keeps_session_state(vendor: str, orm: Any) -> None:
         await sync_to_async(orm.close_in_this_thread, thread_sensitive=True)()
 
     asyncio.run(main())
+
+
+# -- one pinned() object shared by threads and tasks ---------------------------------
+
+
+@pytest.fixture
+def shared(server: Server, vendor: str) -> Iterator[Any]:
+    """An alias in django.db.connections with room for two sessions, release="transaction"."""
+    alias = f"shared_{vendor}"
+    entry = server.settings(name=DATABASE)
+    entry["OPTIONS"]["pool"] = dict(RELEASE, max_size=2, timeout=2)
+    connections.settings[alias] = entry
+    try:
+        yield _Orm(alias)
+    finally:
+        connections[alias].close()
+        del connections[alias]
+        del connections.settings[alias]
+        registry.close(alias)
+
+
+def in_threads(*targets: Any) -> None:
+    """Run each target in its own thread (closing its wrappers); re-raise the first failure."""
+    failures: list[BaseException] = []
+
+    def run_closing(target: Any) -> None:
+        try:
+            target()
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            for wrapper in connections.all(initialized_only=True):
+                wrapper.close()
+
+    threads = [threading.Thread(target=run_closing, args=(target,)) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert not any(thread.is_alive() for thread in threads)
+    if failures:
+        raise failures[0]
+
+
+def session_state(vendor: str, alias: str) -> Any:
+    """What SESSION_SET left on the session this thread's wrapper runs statements on."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute(SESSION_GET[vendor])
+        return cursor.fetchone()[0]
+
+
+def set_session_state(vendor: str, alias: str) -> None:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(SESSION_SET[vendor])
+
+
+def reset_session_state(vendor: str, alias: str) -> None:
+    # Undone before the block ends: the next borrower must not find it.
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            "RESET application_name" if vendor == "postgresql" else "SET @multipool_pinned = NULL"
+        )
+
+
+def test_one_pinned_object_pins_each_threads_own_wrapper(vendor: str, shared: Any) -> None:
+    # A module-level constant, used by two threads at once: the exit of the
+    # first must neither unpin the second's wrapper nor leave its own pinned.
+    pin = pinned(shared.alias)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, Any] = {}
+
+    def a() -> None:
+        try:
+            with pin as wrapper:
+                set_session_state(vendor, shared.alias)
+                reset_session_state(vendor, shared.alias)
+                a_in.set()
+                assert b_in.wait(5)
+            seen["a released after its block"] = wrapper.connection is None
+        finally:
+            a_in.set()
+            a_out.set()
+
+    def b() -> None:
+        assert a_in.wait(5)
+        with pin as wrapper:
+            set_session_state(vendor, shared.alias)
+            b_in.set()
+            assert a_out.wait(5)
+            seen["b held after a's exit"] = wrapper.connection is not None
+            seen["b's session state"] = session_state(vendor, shared.alias)
+            reset_session_state(vendor, shared.alias)
+        seen["b released after its block"] = wrapper.connection is None
+
+    in_threads(a, b)
+    assert seen == {
+        "a released after its block": True,
+        "b held after a's exit": True,
+        "b's session state": "multipool-pinned",
+        "b released after its block": True,
+    }
+    assert shared.in_use() == 0
+
+
+def test_one_pinned_object_nested_in_one_thread_while_another_uses_it(
+    vendor: str, shared: Any
+) -> None:
+    # a: outer block ... b enters and exits ... a: inner block inside the outer.
+    pin = pinned(shared.alias)
+    a_outer, b_in, a_inner, b_out = (threading.Event() for _ in range(4))
+    seen: dict[str, Any] = {}
+
+    def a() -> None:
+        try:
+            with pin as wrapper:
+                set_session_state(vendor, shared.alias)
+                a_outer.set()
+                assert b_in.wait(5)
+                with pin:
+                    a_inner.set()
+                    assert b_out.wait(5)
+                    assert session_state(vendor, shared.alias) == "multipool-pinned"
+                seen["a held by its outer block"] = wrapper.connection is not None
+                seen["a's session state"] = session_state(vendor, shared.alias)
+                reset_session_state(vendor, shared.alias)
+            seen["a released after its outer block"] = wrapper.connection is None
+        finally:
+            a_outer.set()
+            a_inner.set()
+
+    def b() -> None:
+        try:
+            assert a_outer.wait(5)
+            with pin as wrapper:
+                run(connections[shared.alias], "SELECT 1")
+                b_in.set()
+                assert a_inner.wait(5)
+            seen["b released after its block"] = wrapper.connection is None
+        finally:
+            b_in.set()
+            b_out.set()
+
+    in_threads(a, b)
+    assert seen == {
+        "b released after its block": True,
+        "a held by its outer block": True,
+        "a's session state": "multipool-pinned",
+        "a released after its outer block": True,
+    }
+    assert shared.in_use() == 0
+
+
+def in_request(coroutine_function: Any) -> Any:
+    """Run it as an ASGI request runs: with a sync thread of its own for the ORM."""
+
+    async def request(*args: Any) -> Any:
+        async with ThreadSensitiveContext():
+            try:
+                return await coroutine_function(*args)
+            finally:
+                await sync_to_async(close_old_connections, thread_sensitive=True)()
+
+    return request
+
+
+def test_one_pinned_object_pins_each_tasks_own_wrapper(vendor: str, shared: Any) -> None:
+    # Two requests in flight on one event loop sharing a module-level pinned():
+    # each request's sync thread has its own wrapper, and the first request's
+    # exit must unpin its own, in its own thread.
+    pin = pinned(shared.alias)
+    seen: dict[str, Any] = {}
+
+    def held() -> bool:
+        return connections[shared.alias].connection is not None
+
+    async def main() -> None:
+        a_in, b_in, a_out = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+        @in_request
+        async def a() -> None:
+            async with pin:
+                await sync_to_async(set_session_state)(vendor, shared.alias)
+                await sync_to_async(reset_session_state)(vendor, shared.alias)
+                a_in.set()
+                await asyncio.wait_for(b_in.wait(), 5)
+            seen["a released after its block"] = not await sync_to_async(held)()
+            a_out.set()
+
+        @in_request
+        async def b() -> None:
+            await asyncio.wait_for(a_in.wait(), 5)
+            async with pin:
+                await sync_to_async(set_session_state)(vendor, shared.alias)
+                b_in.set()
+                await asyncio.wait_for(a_out.wait(), 5)
+                seen["b held after a's exit"] = await sync_to_async(held)()
+                seen["b's session state"] = await sync_to_async(session_state)(
+                    vendor, shared.alias
+                )
+                await sync_to_async(reset_session_state)(vendor, shared.alias)
+            seen["b released after its block"] = not await sync_to_async(held)()
+
+        await asyncio.gather(a(), b())
+
+    asyncio.run(main())
+    assert seen == {
+        "a released after its block": True,
+        "b held after a's exit": True,
+        "b's session state": "multipool-pinned",
+        "b released after its block": True,
+    }
+    assert shared.in_use() == 0
+
+
+def test_pinned_decorates_a_sync_function_used_by_two_threads(vendor: str, shared: Any) -> None:
+    both_in = threading.Barrier(2, timeout=5)
+    first_out = threading.Event()
+    states: list[Any] = []
+
+    @pinned(shared.alias)
+    def report(first: bool) -> bool:
+        set_session_state(vendor, shared.alias)
+        both_in.wait()
+        if not first:
+            assert first_out.wait(5)  # the other call has returned: still pinned here
+            states.append(session_state(vendor, shared.alias))
+        reset_session_state(vendor, shared.alias)
+        return connections[shared.alias].connection is not None
+
+    results: dict[str, Any] = {}
+
+    def call(first: bool) -> None:
+        try:
+            results[f"{first} held inside"] = report(first)
+            results[f"{first} released after"] = connections[shared.alias].connection is None
+        finally:
+            if first:
+                first_out.set()
+
+    in_threads(lambda: call(True), lambda: call(False))
+    assert report.__name__ == "report"
+    assert states == ["multipool-pinned"]
+    assert all(results.values()) and len(results) == 4, results
+    assert shared.in_use() == 0
+
+
+def test_pinned_decorates_a_coroutine_function_used_by_two_tasks(vendor: str, shared: Any) -> None:
+    seen: dict[str, Any] = {}
+
+    def held() -> bool:
+        return connections[shared.alias].connection is not None
+
+    async def main() -> None:
+        both_in = asyncio.Barrier(2)
+        first_out = asyncio.Event()
+
+        @pinned(shared.alias)
+        async def report(first: bool) -> bool:
+            await sync_to_async(set_session_state)(vendor, shared.alias)
+            await asyncio.wait_for(both_in.wait(), 5)
+            if not first:
+                await asyncio.wait_for(first_out.wait(), 5)
+                seen["state after the other returned"] = await sync_to_async(session_state)(
+                    vendor, shared.alias
+                )
+            await sync_to_async(reset_session_state)(vendor, shared.alias)
+            return await sync_to_async(held)()
+
+        @in_request
+        async def call(first: bool) -> None:
+            try:
+                seen[f"{first} held inside"] = await report(first)
+                seen[f"{first} released after"] = not await sync_to_async(held)()
+            finally:
+                if first:
+                    first_out.set()
+
+        assert inspect.iscoroutinefunction(report)
+        await asyncio.gather(call(True), call(False))
+
+    asyncio.run(main())
+    assert seen == {
+        "True held inside": True,
+        "True released after": True,
+        "False held inside": True,
+        "False released after": True,
+        "state after the other returned": "multipool-pinned",
+    }
+    assert shared.in_use() == 0

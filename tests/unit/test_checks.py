@@ -107,6 +107,21 @@ def test_e002_and_e001_both_reported() -> None:
     assert "min_size (5) is larger than max_size (2)" in messages[1].msg
 
 
+def test_e002_a_configure_path_that_does_not_import() -> None:
+    message = only(
+        run(db=entry(PG, {"configure": "multipool_nowhere.configure"})), "django_multipool.E002"
+    )
+    assert "['configure']" in message.msg and "no module 'multipool_nowhere'" in message.msg
+
+
+def test_a_configure_path_that_imports_passes() -> None:
+    assert run(db=entry(MYSQL, {"configure": f"{__name__}.configure_connection"})) == []
+
+
+def configure_connection(connection: Any) -> None:
+    """Named by the test above."""
+
+
 # -- E003 what the vendor cannot honour ------------------------------------------------------
 
 

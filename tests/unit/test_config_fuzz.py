@@ -293,6 +293,10 @@ plausible = {
     "leak_timeout": st.none() | st.floats(-1, 60) | anything,
     "name": st.none() | st.text() | anything,
     "driver_options": st.dictionaries(st.text(max_size=10), anything, max_size=3) | anything,
+    "configure": st.none()
+    | st.sampled_from(["myproject.db.configure", "configure", "a.", ".a", "a..b", "1a.b"])
+    | st.sampled_from([print, len, lambda: None, lambda connection: None])
+    | anything,
 }
 
 options = st.one_of(
@@ -342,6 +346,12 @@ def parse_or_improperly_configured(value: Any, conn_max_age: Any, health_checks:
     assert type(config.release) is str and config.release in ("request", "transaction")
     assert config.name is None or (type(config.name) is str and config.name.strip())
     assert all(type(key) is str for key in config.driver_options)
+    # Never imported while parsing: a dotted path stays a plain string.
+    assert (
+        config.configure is None
+        or callable(config.configure)
+        or (type(config.configure) is str and "." in config.configure)
+    )
     repr(config)  # printable: logs and the pool's repr show it
     assert conn_max_age == 0
 

@@ -65,6 +65,7 @@ def test_types_read_as_settings_are_written(reference: ModuleType) -> None:
     assert types["max_lifetime"] == "float | None"
     assert types["reset"] == '"rollback" | "session"'
     assert types["driver_options"] == "dict"
+    assert types["configure"] == "Callable | str | None"
 
 
 def test_a_field_without_documentation_is_reported(reference: ModuleType, tmp_path: Path) -> None:

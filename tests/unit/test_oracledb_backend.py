@@ -182,6 +182,37 @@ def test_the_pool_is_built_with_the_mapping(make_wrapper: Any) -> None:
     assert isinstance(adapter.connection_setup, ours.SessionSetup)
 
 
+def test_configure_runs_after_djangos_session_setup(make_wrapper: Any) -> None:
+    from django_multipool._configure import ConfiguredSetup
+
+    seen: list[Any] = []
+
+    def call_timeout(connection: Any) -> None:
+        connection.executed.append("call_timeout = 30000")
+        seen.append(connection)
+
+    adapter = make_wrapper(pool={"min_size": 0, "configure": call_timeout}).pool
+    setup = adapter.connection_setup
+    assert isinstance(setup, ConfiguredSetup)
+    assert isinstance(setup.backend, ours.SessionSetup)
+    session = Recorder()
+    setup(session)
+    assert session.executed == [
+        *setup.backend.statements,
+        setup.backend.like_probe,
+        "call_timeout = 30000",
+    ]
+    assert seen == [session]
+
+
+def test_a_configure_dotted_path_that_does_not_import_fails_the_pool_build(
+    make_wrapper: Any,
+) -> None:
+    wrapper = make_wrapper(pool={"min_size": 0, "configure": "multipool_nowhere.hook"})
+    with pytest.raises(PoolConfigError, match="no module 'multipool_nowhere'"):
+        wrapper.pool  # noqa: B018 - building it is the test
+
+
 def test_pools_are_keyed_by_user(make_wrapper: Any) -> None:
     # Oracle's test databases are users: a pool must never serve another user.
     main = make_wrapper()
@@ -293,6 +324,26 @@ def test_a_failing_like_probe_selects_djangos_likec_operators(make_wrapper: Any)
         wrapper.connection = wrapper._pool_adapter = None
     assert wrapper.operators is wrapper._likec_operators
     assert wrapper.pattern_ops is wrapper._likec_pattern_ops
+
+
+def test_the_like_probe_is_read_through_configure(make_wrapper: Any) -> None:
+    # With OPTIONS["pool"]["configure"] the adapter's setup is the composition;
+    # what Django's session setup learned is still found behind it.
+    from django_multipool._configure import ConfiguredSetup
+
+    setup = ours.SessionSetup(use_tz=True)
+    setup(Recorder(failing="DUMMY"))
+    composed = ConfiguredSetup(setup, lambda connection: None, pool_name="ora")
+    wrapper = make_wrapper()
+    wrapper._pool_adapter = type("Lender", (), {"connection_setup": composed})()
+    wrapper.connection = Recorder()
+    django_base.RAN_DB_VERSION_CHECK.add(wrapper.alias)
+    try:
+        wrapper.init_connection_state()
+    finally:
+        django_base.RAN_DB_VERSION_CHECK.discard(wrapper.alias)
+        wrapper.connection = wrapper._pool_adapter = None
+    assert wrapper.operators is wrapper._likec_operators
 
 
 def test_a_pooled_checkout_sends_nothing(make_wrapper: Any) -> None:

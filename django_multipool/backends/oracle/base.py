@@ -166,6 +166,8 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
         super(base.DatabaseWrapper, self).init_connection_state()
         if "operators" not in self.__dict__:
             setup = getattr(self._pool_adapter, "connection_setup", None)
+            # Behind OPTIONS["pool"]["configure"], our own is its backend setup.
+            setup = getattr(setup, "backend", setup)
             # (Django's private operator tables are not in django-stubs.)
             if getattr(setup, "standard_like", True) is False:
                 self.operators = self._likec_operators  # type: ignore[attr-defined]
