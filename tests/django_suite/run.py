@@ -34,8 +34,9 @@ REPO = HERE.parent.parent
 VENDORS = ("postgresql", "mysql", "oracle")
 
 #: The selection: what a pool can break (connections, transactions, cursors,
-#: schema changes, locking, test isolation, the async ORM) and the bulk of the
-#: ORM's queries.
+#: schema changes, locking, test isolation, the async ORM), the bulk of the
+#: ORM's queries, and the contrib parts real sites run on the database
+#: (DatabaseCache's raw cursors, database-backed sessions).
 APPS = (
     "backends",
     "transactions",
@@ -54,6 +55,8 @@ APPS = (
     "multiple_database",
     "fixtures",
     "schema",
+    "cache",
+    "sessions_tests",
 )
 
 
