@@ -325,15 +325,7 @@ EVIDENCE = {
 #: causes, to be fixed elsewhere: (vendor, tool) -> (the text that marks the
 #: problem, why it happens). A scenario whose only problems are known xfails;
 #: one where a known problem no longer shows fails, so the entry goes with the fix.
-KNOWN: dict[tuple[str, str], tuple[str, str]] = {
-    ("mysql", "silk"): (
-        "chunked is [",
-        "MariaDB: a query run while a chunked .iterator() is read drops the iterator's "
-        "unread rows (mysql-connector's cursors consume pending results, "
-        "consume_results=True); silk runs an EXPLAIN after each query. Django's "
-        "mysqlclient backend returns every row",
-    ),
-}
+KNOWN: dict[tuple[str, str], tuple[str, str]] = {}
 
 
 # -- the tests -----------------------------------------------------------------------

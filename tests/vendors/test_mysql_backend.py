@@ -169,3 +169,24 @@ def test_fork_child_never_touches_an_unpooled_parent_connection(
         cursor.execute(probe.backend_id_sql)
         assert cursor.fetchone()[0] == parent_id
     wrapper.close()
+
+
+@pytest.mark.parametrize("release", ["request", "transaction"])
+def test_a_query_while_a_chunked_read_is_open_loses_no_rows(
+    make_wrapper: Any, release: str
+) -> None:
+    # As a loop over .iterator() that runs a query per row (or django-silk's
+    # EXPLAIN after each query): the outer read must still see every row, as
+    # under Django's own MySQL backend (mysqlclient reads results whole).
+    wrapper = make_wrapper(release=release)
+    outer = wrapper.chunked_cursor()
+    try:
+        outer.execute("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4")
+        seen = [row[0] for row in outer.fetchmany(2)]
+        with wrapper.cursor() as inner:
+            inner.execute("SELECT 42")
+            assert inner.fetchone() == (42,)
+        seen += [row[0] for row in outer.fetchall()]
+    finally:
+        outer.close()
+    assert seen == [1, 2, 3, 4]

@@ -175,6 +175,13 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
             # IsolationLevelTests.test_default_isolation_level).
             self.isolation_level = DEFAULT_ISOLATION_LEVEL
         params.setdefault("converter_class", DjangoMySQLConverter)
+        # Results read whole at execute(), as mysqlclient's default cursor
+        # (store_result) reads them under Django's own MySQL backend. The
+        # connector's default streams them, and with consume_results=True a
+        # query run while a chunked .iterator() was being read silently
+        # dropped the iterator's unread rows (django-silk's EXPLAIN after each
+        # query did it). OPTIONS["buffered"] = False streams again.
+        params.setdefault("buffered", True)
         if self.pool_enabled:
             for key in CNX_POOL_ARGS:
                 if key in params:
