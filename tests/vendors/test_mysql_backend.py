@@ -190,3 +190,16 @@ def test_a_query_while_a_chunked_read_is_open_loses_no_rows(
     finally:
         outer.close()
     assert seen == [1, 2, 3, 4]
+
+
+def test_an_attribute_error_inside_a_property_shows_as_itself(make_wrapper: Any) -> None:
+    wrapper = make_wrapper()
+
+    class Broken(type(wrapper)):  # type: ignore[misc]
+        @property
+        def sql_mode(self) -> Any:
+            return self.no_such_thing_inside  # an AttributeError while computing
+
+    broken = Broken(wrapper.settings_dict, wrapper.alias)
+    with pytest.raises(AttributeError, match="no_such_thing_inside"):
+        broken.sql_mode  # noqa: B018

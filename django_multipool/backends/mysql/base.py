@@ -21,6 +21,7 @@ query costs one (the connector's ``cursor()`` adds a COM_PING; ours does not).
 
 from __future__ import annotations
 
+import inspect
 import re
 import uuid
 from typing import Any
@@ -121,6 +122,12 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
     def __getattr__(self, attr: str) -> Any:
         # The connector answers False for any unknown mysql_is_* name, which
         # is how MariaDB passed for MySQL. Unknown means unknown here.
+        descriptor = inspect.getattr_static(type(self), attr, None)
+        if hasattr(descriptor, "__get__"):
+            # A property of ours (mysql_is_mariadb, ...) raised AttributeError
+            # while computing; Python then asks here. Compute it again so that
+            # the real error shows, not "no attribute 'mysql_is_mariadb'".
+            return descriptor.__get__(self, type(self))
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
 
     # -- what the server is (as Django's own MySQL backend computes it) -----------
