@@ -118,6 +118,7 @@ class _Janitor:
         for ledger in ledgers:
             try:
                 ledger.scan(now)
+                ledger.fold_usage()
             except Exception:  # never let one pool's trouble stop the others'
                 logger.exception("the janitor's scan of pool %r failed", ledger.name)
 

@@ -33,6 +33,7 @@ import logging
 import threading
 import traceback
 import weakref
+from collections import deque
 from collections.abc import Callable
 from time import monotonic
 from typing import Any
@@ -46,6 +47,8 @@ logger = logging.getLogger("django_multipool.leaks")
 # to time out (many at once, when a pool is exhausted) at most this often.
 _COLLECT_EVERY = 2.0
 _COLLECT_AT_DEADLINE_EVERY = 0.25
+# Returns whose usage is not yet added up; the janitor adds them every sweep.
+_FOLD_AT = 4096
 _last_collect = [0.0]
 _collect_lock = threading.Lock()
 
@@ -98,9 +101,12 @@ class Ledger:
         self.leak_timeout = leak_timeout
         self._reclaim_conn = reclaim
         self._loans: dict[int, Loan] = {}
-        # Usage is a float sum: += from several threads could lose an update.
+        # Usage is a float sum, and += from several threads could lose an
+        # update: each return appends its share (atomic), folded under a lock
+        # by whoever reads the sum (stats, the janitor) or past _FOLD_AT.
         self._lock = threading.Lock()
-        self.usage_s = 0.0
+        self._usage_s = 0.0
+        self._held: deque[float] = deque()
         self.detected = 0
         self.reclaimed = 0
         # Reclaimed connections that somebody may still try to give back (a
@@ -142,10 +148,26 @@ class Ledger:
                 f"can't give connection {conn!r} back to pool {self.name!r}: it is not lent "
                 f"(given back twice, or lent by another pool)"
             )
-        held = (monotonic() if now is None else now) - loan.since
-        with self._lock:
-            self.usage_s += held
+        held = self._held
+        held.append((monotonic() if now is None else now) - loan.since)
+        if len(held) > _FOLD_AT:
+            self.fold_usage()
         return True
+
+    @property
+    def usage_s(self) -> float:
+        """Seconds connections were held by their borrowers, in all."""
+        self.fold_usage()
+        return self._usage_s
+
+    def fold_usage(self) -> None:
+        """Add the returns' shares to the total (the janitor, every sweep)."""
+        with self._lock:
+            held = self._held
+            total = self._usage_s
+            while held:
+                total += held.popleft()
+            self._usage_s = total
 
     # -- the janitor's side ------------------------------------------------------------
 
@@ -172,7 +194,8 @@ class Ledger:
                     self._reclaim(loan, now)
             elif leak_timeout is not None and not loan.warned and now - loan.since >= leak_timeout:
                 loan.warned = True
-                self.detected += 1
+                with self._lock:
+                    self.detected += 1
                 logger.warning(
                     "Connection of pool %r held for %.1f s (leak_timeout is %g s) by thread "
                     "%r. It was checked out at:\n%s",
@@ -196,9 +219,9 @@ class Ledger:
         return self.reclaimed - before
 
     def _reclaim(self, loan: Loan, now: float) -> None:
-        with self._lock:
+        with self._lock:  # the janitor, or a caller about to time out
             self.reclaimed += 1
-            self.usage_s += now - loan.since
+        self._held.append(now - loan.since)
         thread = loan.thread
         why = (
             f"thread {thread.name!r} ended without giving it back"
@@ -225,6 +248,7 @@ class Ledger:
         """In a forked child: the loans are the parent's; never reclaim them here."""
         self._loans = {}
         self._lock = threading.Lock()
+        self._held = deque()
 
 
 def collect_garbage(*, every: float = _COLLECT_EVERY) -> bool:

@@ -108,6 +108,10 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         # runs wherever the garbage collector does, maybe under a pool's lock.
         self._parking = ParkingSpot()
         weakref.finalize(self, defer, self._parking.vacate).atexit = False
+        # A plain weak reference to itself, kept: the pool's ledger watches
+        # this wrapper with weakref.ref(self), which then returns this one
+        # instead of making a new one at every checkout.
+        self._self_ref = weakref.ref(self)
         wrappers.add(self)
 
     # -- what Django's own pooled wrappers expose ------------------------------
