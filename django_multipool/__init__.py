@@ -6,10 +6,18 @@ write one ``OPTIONS["pool"]`` dict whose keys mean the same on every vendor.
 
 from .adapter import PoolAdapter, PoolStats
 from .config import PoolConfig
-from .errors import PoolClosed, PoolConfigError, PoolError, PoolTimeout, TooManyRequests
+from .errors import (
+    ConnectRefused,
+    PoolClosed,
+    PoolConfigError,
+    PoolError,
+    PoolTimeout,
+    TooManyRequests,
+)
 from .pinning import pinned
 
 __all__ = [
+    "ConnectRefused",
     "PoolAdapter",
     "PoolClosed",
     "PoolConfig",
