@@ -102,6 +102,51 @@ def test_os_errors_under_a_driver_error() -> None:
     assert os_refusal(ValueError("nothing under it")) is None
 
 
+# -- psycopg ------------------------------------------------------------------------------
+
+
+def test_psycopg_refusals(refused_port: int, no_such_host: str, silent_port: int) -> None:
+    psycopg = pytest.importorskip("psycopg")
+    from django_multipool.adapters.psycopg import refusal
+
+    def connect(host: str, port: int) -> BaseException:
+        return raised(lambda: psycopg.connect(host=host, port=port, connect_timeout=2))
+
+    assert refusal(connect("127.0.0.1", refused_port)) == CONNECTION_REFUSED
+    assert refusal(connect(no_such_host, 5432)) == UNKNOWN_HOST
+    stalled = connect("127.0.0.1", silent_port)
+    assert isinstance(stalled, psycopg.errors.ConnectionTimeout)
+    assert refusal(stalled) is None
+
+
+@pytest.mark.parametrize(
+    ("server_said", "cause"),
+    [
+        ('FATAL:  password authentication failed for user "shop"', AUTHENTICATION_FAILED),
+        ('FATAL:  role "shop" does not exist', AUTHENTICATION_FAILED),
+        (
+            'FATAL:  no pg_hba.conf entry for host "10.0.0.7", user "shop", database "shop"',
+            AUTHENTICATION_FAILED,
+        ),
+        ("fe_sendauth: no password supplied", AUTHENTICATION_FAILED),
+        ('FATAL:  database "shop" does not exist', None),
+        ("FATAL:  sorry, too many clients already", None),
+        ("FATAL:  the database system is starting up", None),
+        ("server closed the connection unexpectedly", None),
+    ],
+)
+def test_psycopg_refusals_the_server_sends(server_said: str, cause: str | None) -> None:
+    # What psycopg raises when the server answers the login with an error
+    # (the message libpq builds; psycopg gives no SQLSTATE for it).
+    psycopg = pytest.importorskip("psycopg")
+    from django_multipool.adapters.psycopg import refusal
+
+    error = psycopg.OperationalError(
+        f'connection failed: connection to server at "10.0.0.5", port 5432 failed: {server_said}'
+    )
+    assert refusal(error) == cause
+
+
 # -- mysql-connector ------------------------------------------------------------------------
 
 
@@ -266,3 +311,29 @@ def test_an_idle_connection_is_served_while_new_ones_are_refused(core: Any) -> N
     pool.release(conn)
     assert pool.acquire() is conn
     pool.release(conn)
+
+
+def test_tripwire_the_psycopg_pool_internals_the_adapter_relies_on() -> None:
+    """Tripwire: the psycopg adapter's refusal handling hooks psycopg_pool's internals.
+
+    _LifoConnectionPool (django_multipool/adapters/psycopg.py) expects a client
+    to queue and _maybe_grow_pool() to run under one hold of _lock, a failed
+    attempt to be retried through schedule_task(AddConnection(...)), and
+    reconnect_failed() to be called when a slot is given up. If a
+    psycopg_pool release changes any of that, review the adapter.
+    """
+    pytest.importorskip("psycopg_pool")
+    import inspect
+
+    from psycopg_pool.pool import AddConnection, ConnectionPool, WaitingClient
+
+    queueing = inspect.getsource(ConnectionPool._getconn_unchecked)
+    locked = queueing.split("with self._lock:", 1)[1].split("if not conn:", 1)[0]
+    assert "self._waiting.append(pos)" in locked and "self._maybe_grow_pool()" in locked
+    adding = inspect.getsource(ConnectionPool._add_connection)
+    assert "conn = self._connect()" in adding
+    flat = " ".join(adding.split())
+    assert "self.schedule_task( AddConnection(self, attempt, growing=growing)" in flat
+    assert "self.reconnect_failed()" in adding
+    assert {"conn", "error"} <= set(WaitingClient.__slots__) and callable(WaitingClient.fail)
+    assert set(inspect.signature(AddConnection).parameters) == {"pool", "attempt", "growing"}
