@@ -182,6 +182,53 @@ def test_mysql_connector_refusals(refused_port: int, no_such_host: str, silent_p
     assert refusal(ConnectionRefusedError()) is None  # not the driver's
 
 
+# -- python-oracledb --------------------------------------------------------------------------
+
+
+def test_oracledb_refusals(refused_port: int, no_such_host: str, full_backlog_port: int) -> None:
+    oracledb = pytest.importorskip("oracledb")
+    from django_multipool.adapters.oracledb import refusal
+
+    def connect(host: str, port: int) -> BaseException:
+        return raised(
+            lambda: oracledb.connect(
+                user="scott", password="tiger", dsn=f"{host}:{port}/svc", tcp_connect_timeout=1
+            )
+        )
+
+    assert refusal(connect("127.0.0.1", refused_port)) == CONNECTION_REFUSED
+    unknown = connect(no_such_host, 1521)
+    assert isinstance(unknown, socket.gaierror)  # thin mode does not wrap it
+    assert refusal(unknown) == UNKNOWN_HOST
+    # (A port that accepts and never answers would hang oracledb.connect():
+    # tcp_connect_timeout bounds the TCP connect only.)
+    timed_out = connect("127.0.0.1", full_backlog_port)
+    assert isinstance(timed_out.__cause__, TimeoutError)  # DPY-6005 too
+    assert refusal(timed_out) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "code", "cause"),
+    [
+        ("ORA-01017: invalid credential or not authorized; logon denied", 1017, "auth"),
+        ("ORA-28000: The account is locked.", 28000, "auth"),
+        ("ORA-01045: Login denied. User SHOP lacks CREATE SESSION privilege.", 1045, "auth"),
+        ("ORA-12516: TNS:listener could not find available handler", 12516, None),
+    ],
+)
+def test_oracledb_refusals_the_server_sends(message: str, code: int, cause: str | None) -> None:
+    # Built as oracledb's thin mode builds an error the server sent.
+    oracledb = pytest.importorskip("oracledb")
+    from oracledb.errors import _Error
+
+    from django_multipool.adapters.oracledb import refusal
+
+    error = _Error(message, code=code)
+    exc = error.exc_type(error)
+    assert refusal(exc) == (AUTHENTICATION_FAILED if cause else None)
+    assert isinstance(exc, oracledb.DatabaseError)
+
+
 # -- the core -----------------------------------------------------------------------------------
 
 
