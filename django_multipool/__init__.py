@@ -7,6 +7,7 @@ write one ``OPTIONS["pool"]`` dict whose keys mean the same on every vendor.
 from .adapter import PoolAdapter, PoolStats
 from .config import PoolConfig
 from .errors import (
+    ConnectRefused,
     PoolClosed,
     PoolConfigError,
     PoolError,
@@ -17,6 +18,7 @@ from .errors import (
 from .pinning import pinned
 
 __all__ = [
+    "ConnectRefused",
     "PoolAdapter",
     "PoolClosed",
     "PoolConfig",

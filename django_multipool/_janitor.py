@@ -72,6 +72,9 @@ class _Janitor:
                     target=self._run, name="django-multipool-janitor", daemon=True
                 )
                 self._thread.start()
+        if ledger.leak_timeout is not None:
+            # It may be napping for PERIOD: look again at the new, shorter one.
+            self._wake.set()
 
     def unwatch(self, ledger: Ledger) -> None:
         with self._lock:

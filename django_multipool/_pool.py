@@ -15,6 +15,14 @@ driver imports:
 - The lock guards lists and counters only. Connect, close, ping and reset all
   run outside it, so one slow or dead server stalls nobody who does not need
   a new connection.
+- A server that refuses (down, unknown host, login refused: the driver's
+  :meth:`Driver.refusal` says which) fails the callers waiting for a new
+  connection with :class:`ConnectRefused` after that attempt, not after
+  ``timeout``. A caller is only ever failed by an attempt that started after
+  it asked; while the server refuses, the worker tries again
+  ``_RETRY_FIRST`` after the last refusal for whoever waits, instead of
+  backing off further, so the first request after the server is back gets
+  a connection.
 - None of them waits for ever on a stalled server: the check's ping gets
   what is left of the acquire's ``timeout``, the driver bounds its reset and
   its connect (:mod:`django_multipool._watchdog`); a connection that does not
@@ -35,13 +43,15 @@ import logging
 import random
 import threading
 from collections import deque
+from collections.abc import Sequence
 from time import monotonic, sleep
 from typing import Any, Generic, Protocol, TypeVar
 
+from ._redact import redact
 from ._watchdog import bounded, left_until
 from .adapter import Counters, PoolStats, take_longest_parked
 from .config import PoolConfig
-from .errors import PoolClosed, PoolTimeout, TooManyRequests
+from .errors import ConnectRefused, PoolClosed, PoolTimeout, TooManyRequests
 
 __all__ = ["Driver", "Pool"]
 
@@ -61,6 +71,14 @@ class Driver(Protocol[Conn]):
 
     def connect(self) -> Conn:
         """Open a connection ready for a borrower (per-connection setup done)."""
+
+    def refusal(self, exc: BaseException) -> str | None:
+        """The cause if ``exc``, raised by :meth:`connect`, says the server refused.
+
+        One of the causes in :mod:`django_multipool.errors`: an answer that
+        another attempt would get again at once. None for anything slow or
+        transient (a timeout, "too many connections"): those callers wait.
+        """
 
     def close(self, conn: Conn) -> None:
         """Close politely; must not raise."""
@@ -107,12 +125,15 @@ class _Slot(Generic[Conn]):
 
 
 class _Waiter:
-    __slots__ = ("closed", "event", "slot")
+    __slots__ = ("closed", "event", "queued_at", "refused", "slot")
 
-    def __init__(self) -> None:
+    def __init__(self, queued_at: float) -> None:
         self.event = threading.Event()
         self.slot: _Slot[Any] | None = None
         self.closed = False
+        self.queued_at = queued_at
+        #: (cause, the driver's error) of a refused attempt that began after it queued.
+        self.refused: tuple[str, BaseException] | None = None
 
 
 class Pool(Generic[Conn]):
@@ -124,7 +145,9 @@ class Pool(Generic[Conn]):
         config: PoolConfig,
         *,
         name: str,
+        secrets: Sequence[str] = (),
     ) -> None:
+        """``secrets`` (passwords) are blanked out of driver errors the pool quotes."""
         self._driver = driver
         self.config = config
         self.name = name
@@ -148,6 +171,10 @@ class Pool(Generic[Conn]):
         self._retry_delay = _RETRY_FIRST
         self._last_connect_error: BaseException | None = None
         self._failed_attempts = 0  # since the last successful connect
+        # The cause when the last attempt was refused (see Driver.refusal), and when.
+        self._refusal: str | None = None
+        self._refused_at = 0.0
+        self._secrets = list(secrets)
         # After fork: the parent's connections, kept so no finaliser runs on them.
         self._inherited: list[Any] = []
 
@@ -385,7 +412,7 @@ class Pool(Generic[Conn]):
                     raise TooManyRequests.queue_full(
                         self.name, self.config.max_size, len(self._waiters)
                     )
-                waiter = _Waiter()
+                waiter = _Waiter(now)
                 self._waiters.append(waiter)
                 self._counts.requests_queued += 1
                 self._worker_wakeup.notify()
@@ -405,11 +432,18 @@ class Pool(Generic[Conn]):
                 return waiter.slot
             if waiter.closed:
                 raise PoolClosed(f"pool {self.name!r} is closed")
-            self._waiters.remove(waiter)
+            refused = waiter.refused
+            if refused is None:  # _open_one() took the refused ones off the queue
+                self._waiters.remove(waiter)
             self._counts.requests_errors += 1
             waiting = len(self._waiters)
             in_use = len(self._in_use)
             failed = self._failed_attempts
+        if refused is not None:
+            cause, exc = refused
+            refusal = ConnectRefused.after_attempt(self.name, cause, self._error_text(exc), wait)
+            logger.warning("%s", refusal)
+            raise refusal from exc
         error = PoolTimeout.after_wait(
             self.name,
             self.config.max_size,
@@ -423,11 +457,15 @@ class Pool(Generic[Conn]):
         raise error from self._last_connect_error
 
     def _connect_error_text(self) -> str | None:
+        exc = self._last_connect_error
+        return None if exc is None else self._error_text(exc)
+
+    def _error_text(self, exc: BaseException) -> str:
         # The driver's own words, as the warning logged at the failure has
         # them (no driver here puts the password in a connect error;
-        # tests/reliability/test_secrets.py holds them to that).
-        exc = self._last_connect_error
-        return None if exc is None else str(exc).strip() or type(exc).__name__
+        # tests/reliability/test_secrets.py holds them to that), and without
+        # the password should one ever do.
+        return redact(str(exc).strip(), self._secrets) or type(exc).__name__
 
     def _lend_locked(self, slot: _Slot[Conn]) -> None:
         self._in_use[id(slot.conn)] = slot
@@ -506,9 +544,17 @@ class Pool(Generic[Conn]):
                 self._open_one()
 
     def _should_open_locked(self, now: float) -> bool:
-        if self._size >= self.config.max_size or now < self._retry_at:
+        if self._size >= self.config.max_size or now < self._next_attempt_at_locked():
             return False
         return self._size < self.config.min_size or len(self._waiters) > self._opening
+
+    def _next_attempt_at_locked(self) -> float:
+        """When the worker may connect again after a failed attempt."""
+        if self._refusal is not None and self._waiters:
+            # Whoever asked after a refusal gets the answer of a new attempt
+            # soon, not of the backoff (seconds, rate-limited by its first step).
+            return min(self._retry_at, self._refused_at + _RETRY_FIRST)
+        return self._retry_at
 
     def _take_doomed_locked(self, now: float) -> list[_Slot[Conn]]:
         """Idle connections past max_lifetime, or past max_idle above min_size."""
@@ -531,8 +577,9 @@ class Pool(Generic[Conn]):
 
     def _nap_locked(self, now: float) -> float:
         wake = now + _MAX_NAP
-        if self._retry_at > now and (self._waiters or self._size < self.config.min_size):
-            wake = min(wake, self._retry_at)
+        retry_at = self._next_attempt_at_locked()
+        if retry_at > now and (self._waiters or self._size < self.config.min_size):
+            wake = min(wake, retry_at)
         for slot in self._idle:
             wake = min(wake, slot.expires_at)
             if self.config.max_idle is not None and self._size > self.config.min_size:
@@ -540,18 +587,24 @@ class Pool(Generic[Conn]):
         return max(0.001, wake - now)
 
     def _open_one(self) -> None:
+        started = monotonic()
         try:
             conn = self._driver.connect()
         except Exception as exc:
+            cause = self._driver.refusal(exc)
             with self._lock:
                 self._opening -= 1
                 self._size -= 1
                 self._counts.connections_errors += 1
                 self._last_connect_error = exc
                 self._failed_attempts += 1
+                now = monotonic()
                 delay = self._retry_delay * random.uniform(0.9, 1.1)
-                self._retry_at = monotonic() + delay
+                self._retry_at = now + delay
                 self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX)
+                self._refusal, self._refused_at = cause, now
+                if cause is not None:
+                    self._fail_waiters_locked(started, (cause, exc))
             logger.warning(
                 "pool %r: opening a connection failed, retrying in %.1f s: %s",
                 self.name,
@@ -567,8 +620,16 @@ class Pool(Generic[Conn]):
             self._retry_at = 0.0
             self._last_connect_error = None
             self._failed_attempts = 0
+            self._refusal = None
             if not self._closed:
                 self._put_locked(slot)
                 return
             self._size -= 1
         self._close_conn(slot)
+
+    def _fail_waiters_locked(self, since: float, refused: tuple[str, BaseException]) -> None:
+        """Tell those who queued before ``since`` that the server refused."""
+        while self._waiters and self._waiters[0].queued_at <= since:
+            waiter = self._waiters.popleft()  # FIFO: the earliest are at the left
+            waiter.refused = refused
+            waiter.event.set()

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, TypeVar
 
 from ._janitor import _deferred, janitor, run_deferred
 from .config import PoolConfig
-from .errors import PoolConfigError, PoolTimeout
+from .errors import ConnectRefused, PoolConfigError, PoolTimeout
 from .ledger import Ledger
 
 __all__ = ["ConnectionSetup", "Counters", "ParkingSpot", "PoolAdapter", "PoolStats"]
@@ -240,6 +240,8 @@ class PoolAdapter(ABC):
         wait = self._timeout if timeout is None else timeout
         try:
             conn = self._acquire(wait)
+        except ConnectRefused:
+            raise  # the server refused: no slot coming back would help
         except PoolTimeout:
             # At the latest now, a slot held by a borrower that no longer
             # exists comes back: then this caller gets a second wait.

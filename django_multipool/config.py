@@ -118,8 +118,10 @@ class PoolConfig:
                 "A finite number greater than 0 (int or float): there is no 'wait forever'. "
                 "When it runs out the request gets `PoolTimeout`, a `django.db.OperationalError` "
                 "whose message names the pool, `max_size`, the wait and how many others wait, "
-                "and says so when the pool could not open connections. Oracle rounds it up to "
-                "whole milliseconds."
+                "and says so when the pool could not open connections. A server that refuses "
+                "(down, unknown host, login refused) is not waited for: `ConnectRefused`, a "
+                "`PoolTimeout`, comes after one attempt. Oracle rounds it up to whole "
+                "milliseconds."
             ),
         },
     )

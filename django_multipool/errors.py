@@ -8,10 +8,16 @@ database. This is the only core module that imports Django.
 
 from __future__ import annotations
 
+import socket
+
 from django.core.exceptions import ImproperlyConfigured
 from django.db.utils import OperationalError, ProgrammingError
 
 __all__ = [
+    "AUTHENTICATION_FAILED",
+    "CONNECTION_REFUSED",
+    "UNKNOWN_HOST",
+    "ConnectRefused",
     "PoolClosed",
     "PoolConfigError",
     "PoolError",
@@ -75,6 +81,65 @@ class PoolTimeout(PoolError):
             f"couldn't get a connection from pool {name!r} after {waited:.2f} s: "
             f"{why}; {waiting} other requests are waiting. {fix}"
         )
+
+
+#: Causes of :class:`ConnectRefused`: answers that another attempt made within
+#: seconds would get again. Slow failures (timeouts, a server that accepts and
+#: stalls) and busy ones ("too many connections") are none of these.
+CONNECTION_REFUSED = "connection refused"
+UNKNOWN_HOST = "unknown host"
+AUTHENTICATION_FAILED = "authentication failed"
+
+
+class ConnectRefused(PoolTimeout):
+    """No connection was idle and the server refused a new one.
+
+    Raised after that one connection attempt instead of after ``timeout``: a
+    database that is down must not hold every worker for ``timeout``. A
+    :class:`PoolTimeout`, so code that answers those with a 503 handles a
+    database that is down as before, only sooner. ``cause`` is one of
+    :data:`CONNECTION_REFUSED`, :data:`UNKNOWN_HOST`, :data:`AUTHENTICATION_FAILED`.
+    """
+
+    __module__ = "django_multipool"
+
+    cause: str = CONNECTION_REFUSED
+
+    @classmethod
+    def after_attempt(
+        cls, name: str, cause: str, connect_error: str, timeout: float
+    ) -> ConnectRefused:
+        """``connect_error`` is what the driver said, already stripped of secrets."""
+        error = cls(
+            f"couldn't get a connection from pool {name!r}: none is idle and the attempt "
+            f"to open one failed ({cause}), so the request did not wait for timeout "
+            f"({timeout:.2f} s). Connecting fails with: {connect_error}. The pool tries "
+            f"again for the next request, and serves it as soon as the server answers."
+        )
+        error.cause = cause
+        return error
+
+
+def os_refusal(exc: BaseException) -> str | None:
+    """The cause if ``exc``, or an exception it was raised from, is the OS refusing a connect.
+
+    For drivers that raise their error ``from`` the socket's (mysql-connector,
+    python-oracledb). A timeout is not a refusal, nor is a name server that
+    did not answer (EAI_AGAIN): only one that said the name does not exist.
+    """
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, ConnectionRefusedError):
+            return CONNECTION_REFUSED
+        if isinstance(link, socket.gaierror) and link.errno in _NO_SUCH_NAME:
+            return UNKNOWN_HOST
+        link = link.__cause__
+    return None
+
+
+_NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 
 
 class TooManyRequests(PoolError):

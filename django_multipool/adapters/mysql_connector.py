@@ -45,15 +45,37 @@ from mysql.connector.connection import MySQLConnection
 from mysql.connector.constants import CNX_POOL_ARGS, DEFAULT_CONFIGURATION, ServerFlag
 
 from .._pool import Pool
+from .._redact import secrets_of
 from .._watchdog import bounded
 from ..adapter import ConnectionSetup, ParkingSpot, PoolAdapter, PoolStats
-from ..errors import PoolConfigError
+from ..errors import AUTHENTICATION_FAILED, UNKNOWN_HOST, PoolConfigError, os_refusal
 from . import _mysql_io
 
-__all__ = ["MySQLConnectorPoolAdapter", "abandon_connection"]
+__all__ = ["MySQLConnectorPoolAdapter", "abandon_connection", "refusal"]
 
 # Keyword arguments mysql.connector.connect() accepts besides its defaults table.
 _CONNECT_EXTRAS = frozenset({"option_files", "option_groups", "failover"})
+
+# Server errors that refuse a login: access denied (1045), to the database
+# (1044), without a password (1698); this host may not connect (1130).
+_LOGIN_REFUSED = frozenset({1044, 1045, 1130, 1698})
+_UNKNOWN_HOST = 2005  # CR_UNKNOWN_HOST; the pure protocol says 2003 with the socket error
+
+
+def refusal(exc: BaseException) -> str | None:
+    """The cause if a connect error of mysql-connector says the server refused.
+
+    2003 ("Can't connect") is a refusal only when the socket error under it
+    is one: it also covers timeouts.
+    """
+    if not isinstance(exc, mysql.connector.Error):
+        return None
+    errno = exc.errno
+    if errno in _LOGIN_REFUSED:
+        return AUTHENTICATION_FAILED
+    if errno == _UNKNOWN_HOST:
+        return UNKNOWN_HOST
+    return os_refusal(exc)
 
 
 class MySQLConnectorPoolAdapter(PoolAdapter):
@@ -84,7 +106,13 @@ class MySQLConnectorPoolAdapter(PoolAdapter):
         self._driver = _ConnectorDriver(
             kwargs, setup, session_reset=config.reset == "session", round_trip_limit=config.timeout
         )
-        self._pool: Pool[Any] = Pool(self._driver, config, name=name)
+        self._pool: Pool[Any] = Pool(
+            self._driver,
+            config,
+            name=name,
+            # Every password-like connect argument (password, passwd, password1...).
+            secrets=secrets_of({"OPTIONS": kwargs}),
+        )
 
     @property
     def closed(self) -> bool:
@@ -204,6 +232,9 @@ class _ConnectorDriver:
                 self.close(conn)
                 raise
         return conn
+
+    def refusal(self, exc: BaseException) -> str | None:
+        return refusal(exc)
 
     def close(self, conn: Any) -> None:
         # COM_QUIT, then the socket; an error means it is already gone.

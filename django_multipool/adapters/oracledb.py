@@ -29,6 +29,10 @@ what it lacks or means differently:
   returned session is ended and the pool opens a fresh one.
 - **DRCP**: the server may hand a different server session to the same
   connection at each checkout, so the setup runs at every checkout.
+- A server that refuses (down, unknown host, login refused: :func:`refusal`)
+  raises ``ConnectRefused``, naming the cause, instead of the driver's error:
+  oracledb already hands the failed attempt's error to the waiting caller,
+  so this is the one error every vendor raises there.
 - **Fork safety**: a forked child never touches the parent's sockets, and
   pools it builds are closed when it exits (oracledb closes pools at exit
   only in the process that built its first pool: a child would hang).
@@ -50,11 +54,21 @@ from typing import Any, ClassVar
 
 import oracledb
 
+from .._redact import redact, secrets_of
 from ..adapter import ConnectionSetup, Counters, PoolAdapter, PoolStats
 from ..config import PoolConfig
-from ..errors import PoolClosed, PoolConfigError, PoolError, PoolTimeout, TooManyRequests
+from ..errors import (
+    AUTHENTICATION_FAILED,
+    ConnectRefused,
+    PoolClosed,
+    PoolConfigError,
+    PoolError,
+    PoolTimeout,
+    TooManyRequests,
+    os_refusal,
+)
 
-__all__ = ["OracledbPoolAdapter", "pool_parameters"]
+__all__ = ["OracledbPoolAdapter", "pool_parameters", "refusal"]
 
 logger = logging.getLogger("django_multipool")
 
@@ -62,6 +76,9 @@ logger = logging.getLogger("django_multipool")
 NO_CONNECTION_AVAILABLE = "DPY-4005"  # the TIMEDWAIT wait expired
 POOL_NOT_OPEN = "DPY-1002"
 RESIZE_NEEDS_THICK_MODE = "DPY-3001"
+# Logins the database refused: invalid credentials (ORA-01017), account
+# locked (ORA-28000), no CREATE SESSION privilege (ORA-01045).
+LOGIN_REFUSED = frozenset({"ORA-01017", "ORA-28000", "ORA-01045"})
 
 #: oracledb's own default bound on a validation ping, in ms.
 DEFAULT_PING_TIMEOUT_MS = 5000
@@ -145,6 +162,18 @@ def error_code(exc: BaseException) -> str | None:
     """The ``DPY-nnnn``/``ORA-nnnnn`` code of an oracledb exception, if any."""
     error = exc.args[0] if exc.args else None
     return getattr(error, "full_code", None)
+
+
+def refusal(exc: BaseException) -> str | None:
+    """The cause if an error of python-oracledb connecting says the server refused.
+
+    A refused port is DPY-6005 raised from ``ConnectionRefusedError``; a host
+    that does not exist is the resolver's ``socket.gaierror`` itself (thin
+    mode raises it unwrapped); a timeout is DPY-6005 too, and not a refusal.
+    """
+    if error_code(exc) in LOGIN_REFUSED:
+        return AUTHENTICATION_FAILED
+    return os_refusal(exc)
 
 
 @dataclass(slots=True)
@@ -385,7 +414,22 @@ class OracledbPoolAdapter(PoolAdapter):
             # here) or the session callback did: the driver's error says which.
             with self._lock:
                 self._counts.connections_errors += 1
+            self._raise_if_refused(exc, timeout)
             raise
+        except OSError as exc:  # the resolver's gaierror, unwrapped
+            with self._lock:
+                self._counts.connections_errors += 1
+            self._raise_if_refused(exc, timeout)
+            raise
+
+    def _raise_if_refused(self, exc: BaseException, timeout: float) -> None:
+        cause = refusal(exc)
+        if cause is not None:
+            kwargs = self._connect_kwargs
+            # NAME may be "user/password@dsn", which Django passes on as the dsn.
+            secrets = secrets_of({"OPTIONS": kwargs, "NAME": kwargs.get("dsn")})
+            text = redact(str(exc).strip(), secrets) or type(exc).__name__
+            raise ConnectRefused.after_attempt(self.name, cause, text, timeout) from exc
 
     def _checkout_in_helper(self, timeout: float) -> Any:
         # oracledb's wait is one setting per pool; changing it for one call would
@@ -402,6 +446,8 @@ class OracledbPoolAdapter(PoolAdapter):
                     try:
                         conn = self._checkout(deadline, self.config.timeout)
                         break
+                    except ConnectRefused:
+                        raise  # an answer, not a wait that ran out: no retry
                     except PoolTimeout:
                         if handoff.abandoned or monotonic() >= deadline:
                             raise
@@ -643,8 +689,11 @@ class _Handoff:
         with self._lock:
             if self._conn is not None:
                 return self._conn
-            if self._error is not None and not isinstance(self._error, PoolTimeout):
-                raise self._error
+            error = self._error
+            if error is not None and (
+                isinstance(error, ConnectRefused) or not isinstance(error, PoolTimeout)
+            ):
+                raise error
             self.abandoned = True
             return self.GAVE_UP
 

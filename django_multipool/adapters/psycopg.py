@@ -19,6 +19,12 @@ adds the rest:
   ``putconn()``) and ``DISCARD ALL`` get ``timeout``
   (:mod:`django_multipool._watchdog`); connecting gets ``timeout`` (at least
   2 s) unless the settings give a ``connect_timeout``.
+- A server that refuses (down, unknown host, login refused: :func:`refusal`)
+  fails the clients waiting for a new connection with ``ConnectRefused``
+  after that attempt, instead of letting them wait ``timeout``; while it
+  refuses, a client that queues brings psycopg_pool's next retry forward
+  (to half a second after the last refusal, not its backoff of up to
+  minutes), so the first request after the server is back gets a connection.
 - Errors become :mod:`django_multipool.errors`; stats get the shared keys.
 """
 
@@ -28,6 +34,7 @@ import functools
 import logging
 import math
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping
 from time import monotonic
@@ -35,15 +42,24 @@ from typing import Any, ClassVar
 
 import psycopg
 import psycopg_pool
+from psycopg_pool.pool import AddConnection, MaintenanceTask, WaitingClient
 
 from .._janitor import _deferred, run_deferred
 from .._redact import redact
 from .._watchdog import NoAnswer, bounded, left_until, shut_down_socket
 from ..adapter import ParkingSpot, PoolAdapter, PoolStats, take_longest_parked
 from ..config import CONNECT_ARGUMENTS_COME_FROM_DATABASES, POOLS_OPEN_AT_FIRST_USE
-from ..errors import PoolClosed, PoolTimeout, TooManyRequests
+from ..errors import (
+    AUTHENTICATION_FAILED,
+    CONNECTION_REFUSED,
+    UNKNOWN_HOST,
+    ConnectRefused,
+    PoolClosed,
+    PoolTimeout,
+    TooManyRequests,
+)
 
-__all__ = ["PsycopgPoolAdapter"]
+__all__ = ["PsycopgPoolAdapter", "refusal"]
 
 logger = logging.getLogger("django_multipool")
 
@@ -55,8 +71,64 @@ _NEVER = 100 * 365 * 24 * 3600.0
 _COUNTING = threading.Lock()
 _OPEN_TRANSACTION = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
 
+# How soon after a refused attempt a client that queues gets a new one: the
+# first step of the core's backoff (django_multipool._pool), on every vendor.
+_REFUSED_RETRY = 0.5
+
+# What libpq and psycopg say (in English: libpq's own messages follow the C
+# locale Python leaves LC_MESSAGES in; the server's follow its lc_messages)
+# when the server refused. psycopg gives no SQLSTATE for a failed connection,
+# so 28P01/28000 (invalid password / authorization) cannot be read off it.
+_REFUSAL_TEXTS = (
+    ("Connection refused", CONNECTION_REFUSED),
+    ("could not translate host name", UNKNOWN_HOST),  # libpq resolving
+    ("Name or service not known", UNKNOWN_HOST),  # psycopg resolving, glibc
+    ("nodename nor servname provided", UNKNOWN_HOST),  # psycopg resolving, BSD libc
+    ("password authentication failed", AUTHENTICATION_FAILED),
+    ("authentication failed for user", AUTHENTICATION_FAILED),  # ident, peer, LDAP...
+    ("no pg_hba.conf entry", AUTHENTICATION_FAILED),
+    ("pg_hba.conf rejects connection", AUTHENTICATION_FAILED),
+    ("fe_sendauth: no password supplied", AUTHENTICATION_FAILED),
+)
+# FATAL:  role "x" does not exist (28000). A database that does not exist is
+# not a refusal: a migration or restore may be about to create it.
+_NO_SUCH_ROLE = re.compile(r'role ".*" does not exist')
+
+
+def refusal(exc: BaseException) -> str | None:
+    """The cause if a connect error of psycopg says the server refused."""
+    if not isinstance(exc, psycopg.OperationalError) or isinstance(
+        exc, psycopg.errors.ConnectionTimeout
+    ):
+        return None
+    if exc.sqlstate in ("28P01", "28000"):  # should psycopg ever give one
+        return AUTHENTICATION_FAILED
+    text = str(exc)
+    for words, cause in _REFUSAL_TEXTS:
+        if words in text:
+            return cause
+    return AUTHENTICATION_FAILED if _NO_SUCH_ROLE.search(text) else None
+
+
+class _Refused(psycopg.OperationalError):
+    """Raised to a waiting client: the attempt made since it queued was refused.
+
+    Not a psycopg_pool PoolTimeout, which getconn() would replace with its own.
+    """
+
+    def __init__(self, cause: str, error: BaseException) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.error = error
+
+
 # Siblings, not subclasses of each other: each must be named.
-_POOL_ERRORS = (psycopg_pool.PoolTimeout, psycopg_pool.TooManyRequests, psycopg_pool.PoolClosed)
+_POOL_ERRORS = (
+    psycopg_pool.PoolTimeout,
+    psycopg_pool.TooManyRequests,
+    psycopg_pool.PoolClosed,
+    _Refused,
+)
 
 # Every connection the pool opens carries ``_multipool_idle_since``, the
 # clock reading of its last return to the pool (or of its opening: check=N
@@ -86,6 +158,8 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
         # only under self._lock, where psycopg_pool decides who waits.
         self._parked = parked
         super().__init__(*args, **kwargs)
+        # psycopg_pool's retries of refused attempts, waiting in its scheduler.
+        self._retries: list[_Retry] = []
 
     def _get_ready_connection(self, timeout: float | None) -> Any:
         # psycopg_pool's own method (3.3; 3.2's lacks only the first test and
@@ -115,6 +189,9 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
 
     #: The driver's error at the last failed connection attempt; None after a success.
     last_connect_error: BaseException | None = None
+    #: Its cause if it was a refusal (see refusal()); None otherwise.
+    last_refusal: str | None = None
+    _refused_at = 0.0
     #: Connections opened. psycopg_pool's connections_num counts attempts when
     #: they start, so (attempts - errors) also counts one still in progress.
     connections_opened = 0
@@ -123,15 +200,105 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
         # Kept for PoolTimeout's message, so that a caller who timed out needs
         # no connection attempt of its own to say why (which made it wait a
         # connect timeout more, 3 s, and added to a struggling server's load).
+        with self._lock:
+            asked = list(self._waiting)  # who this attempt may answer
         try:
             conn = super()._connect(timeout)
         except Exception as exc:
             self.last_connect_error = exc
+            self._note_failure(exc, asked)
             raise
         self.last_connect_error = None
+        if self.last_refusal is not None:
+            self._server_is_back()
         with _COUNTING:  # psycopg_pool's workers connect in parallel
             self.connections_opened += 1
         return conn
+
+    # -- a server that refuses -----------------------------------------------------
+    #
+    # psycopg_pool retries a failed attempt with a backoff that grows to
+    # minutes (up to reconnect_timeout, then gives the slot up), and its
+    # clients wait out their timeout meanwhile. Here a refusal fails the
+    # clients that queued before the attempt began, and a retry it schedules
+    # is wrapped in a _Retry that a client queueing later brings forward.
+
+    def _note_failure(self, exc: BaseException, asked: list[WaitingClient[Any]]) -> None:
+        cause = refusal(exc)
+        with self._lock:
+            self.last_refusal = cause
+            if cause is None:
+                return
+            self._refused_at = monotonic()
+            answered = {id(client) for client in asked}
+            kept = [client for client in self._waiting if id(client) not in answered]
+            self._waiting.clear()
+            self._waiting.extend(kept)
+        for client in asked:  # those that timed out meanwhile decline it
+            client.fail(_Refused(cause, exc))
+
+    def _server_is_back(self) -> None:
+        with self._lock:
+            self.last_refusal = None
+            retries = list(self._retries)
+        for retry in retries:  # refill now, not at the end of each backoff
+            super().schedule_task(retry, 0)
+
+    def schedule_task(self, task: MaintenanceTask, delay: float) -> None:
+        if not (isinstance(task, AddConnection) and self.last_refusal is not None):
+            super().schedule_task(task, delay)
+            return
+        retry = _Retry(self, task)
+        with self._lock:
+            self._retries.append(retry)
+            if self._someone_waits_locked():  # queued while the attempt ran
+                retry.brought_forward = True
+                delay = min(delay, _REFUSED_RETRY)
+        super().schedule_task(retry, delay)
+
+    def _maybe_grow_pool(self) -> None:
+        # Under self._lock: a client has just queued.
+        super()._maybe_grow_pool()
+        if self.last_refusal is not None and self._retries:
+            retry = self._retries[0]
+            if not retry.brought_forward:
+                retry.brought_forward = True
+                wait = self._refused_at + _REFUSED_RETRY - monotonic()
+                super().schedule_task(retry, max(0.0, wait))
+
+    def reconnect_failed(self) -> None:
+        super().reconnect_failed()
+        # psycopg_pool gave a slot up (reconnect_timeout): clients that queued
+        # during its last attempt would wait for another client to grow it.
+        with self._lock:
+            if not self._closed and self._someone_waits_locked():
+                self._maybe_grow_pool()
+
+    def _take_retry(self, retry: _Retry) -> bool:
+        """True for the first of a retry's scheduled runs, False for the others."""
+        with self._lock:
+            try:
+                self._retries.remove(retry)
+            except ValueError:
+                return False
+            return True
+
+    def _someone_waits_locked(self) -> bool:
+        # Clients that timed out stay in _waiting until a connection comes.
+        return any(c.conn is None and c.error is None for c in self._waiting)
+
+
+class _Retry(MaintenanceTask):
+    """psycopg_pool's retry of a refused attempt, scheduled once or twice, run once."""
+
+    def __init__(self, pool: _LifoConnectionPool, task: AddConnection) -> None:
+        super().__init__(pool)
+        self.task = task
+        self.brought_forward = False
+
+    def _run(self, pool: Any) -> None:
+        if pool._take_retry(self):
+            self.task.run()
 
 
 class PsycopgPoolAdapter(PoolAdapter):
@@ -224,9 +391,12 @@ class PsycopgPoolAdapter(PoolAdapter):
         except _POOL_ERRORS as exc:
             error = self._pool_error(exc, self._timeout if timeout is None else timeout)
             # At the latest now, a slot held by a borrower that no longer
-            # exists comes back: then this caller gets a second wait.
-            if not isinstance(error, PoolTimeout) or not self._ledger.reclaim_dropped(
-                collect=True
+            # exists comes back: then this caller gets a second wait. (Not
+            # when the server refused: no slot would help.)
+            if (
+                not isinstance(error, PoolTimeout)
+                or isinstance(error, ConnectRefused)
+                or not self._ledger.reclaim_dropped(collect=True)
             ):
                 raise error from None
             return self.acquire(timeout, owner)
@@ -325,6 +495,12 @@ class PsycopgPoolAdapter(PoolAdapter):
                 return conn  # not due for a check: just opened (or returned)
 
     def _pool_error(self, exc: Exception, timeout: float) -> Exception:
+        if isinstance(exc, _Refused):
+            refused = ConnectRefused.after_attempt(
+                self.name, exc.cause, self._redacted(exc.error), timeout
+            )
+            logger.warning("%s", refused)
+            return refused
         if isinstance(exc, psycopg_pool.TooManyRequests):
             return TooManyRequests.queue_full(self.name, self.config.max_size, self._waiting_now())
         if isinstance(exc, psycopg_pool.PoolClosed):
@@ -350,8 +526,9 @@ class PsycopgPoolAdapter(PoolAdapter):
         could not connect.
         """
         exc = self._pool.last_connect_error
-        if exc is None:
-            return None
+        return None if exc is None else self._redacted(exc)
+
+    def _redacted(self, exc: BaseException) -> str:
         password = self._connect_kwargs.get("password")
         return redact(str(exc).strip(), [str(password)] if password else [])
 

@@ -10,6 +10,10 @@ to play network faults the server itself cannot:
 - :meth:`FaultyProxy.cut`: every open connection ends abruptly (both ends
   see it closed, the client mid-session), as when a firewall or a load
   balancer drops them. New connections are carried as before.
+- :meth:`FaultyProxy.refuse`: the port stops listening, so new connections
+  are refused (ECONNREFUSED), as by a host whose server is down; the open
+  ones are carried on (:meth:`cut` them too for a server that died).
+  :meth:`FaultyProxy.admit` listens on the same port again.
 
 Real sockets and threads, no mocking: two pump threads per connection, so a
 peer that stops reading blocks only its own direction. Never touches the
@@ -62,11 +66,16 @@ class FaultyProxy:
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener: socket.socket | None = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(_POLL)
         self.host, self.port = self._listener.getsockname()[:2]
         self._flowing = threading.Event()
         self._flowing.set()
+        # Cleared by refuse(); the accept loop alone opens and closes the
+        # listener, and sets _gate_moved when it has.
+        self._admitting = threading.Event()
+        self._admitting.set()
+        self._gate_moved = threading.Event()
         self._closed = threading.Event()
         self._links: set[_Link] = set()
         self._lock = threading.Lock()
@@ -117,6 +126,25 @@ class FaultyProxy:
             link.end(abort=True)
         return len(links)
 
+    def refuse(self) -> None:
+        """Stop listening: new connections are refused until :meth:`admit`."""
+        self._move_gate(admit=False)
+
+    def admit(self) -> None:
+        """Listen on the same port again."""
+        self._move_gate(admit=True)
+
+    def _move_gate(self, *, admit: bool) -> None:
+        if self._admitting.is_set() == admit:
+            return
+        self._gate_moved.clear()
+        if admit:
+            self._admitting.set()
+        else:
+            self._admitting.clear()
+        if not self._gate_moved.wait(5):
+            raise RuntimeError(f"{self!r}: the accept loop did not follow")
+
     @property
     def open_connections(self) -> int:
         with self._lock:
@@ -127,16 +155,23 @@ class FaultyProxy:
         self._flowing.set()  # wake every waiting pump, so it sees the close
         self.cut()
         self._acceptor.join(5)
-        self._listener.close()
+        if self._listener is not None:
+            self._listener.close()
 
     # -- the machinery ------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
         while not self._closed.is_set():
+            if self._gate_needs_moving():
+                continue
+            listener = self._listener
+            if listener is None:
+                self._admitting.wait(_POLL)
+                continue
             if not self._flowing.wait(_POLL):
                 continue  # stalled: new connections wait in the listen backlog
             try:
-                client, _ = self._listener.accept()
+                client, _ = listener.accept()
             except TimeoutError:
                 continue
             except OSError:
@@ -161,6 +196,22 @@ class FaultyProxy:
                 )
                 pump.daemon = True
                 pump.start()
+
+    def _gate_needs_moving(self) -> bool:
+        """Open or close the listener as refuse()/admit() asked; True if it did."""
+        admitting = self._admitting.is_set()
+        if admitting == (self._listener is not None):
+            return False
+        if admitting:
+            listener = socket.create_server(("127.0.0.1", self.port))
+            listener.settimeout(_POLL)
+            self._listener = listener
+        else:
+            assert self._listener is not None
+            self._listener.close()
+            self._listener = None
+        self._gate_moved.set()
+        return True
 
     def _pump(self, link: _Link, src: socket.socket, dst: socket.socket) -> None:
         try:

@@ -374,7 +374,9 @@ def test_unread_rows_do_not_reach_the_next_borrower(
     pool = make_pool(min_size=1, max_size=1, reset=reset)
     conn = pool.acquire()
     first = session_id(conn.cursor, probe)
-    conn.cursor().execute("SELECT 1 UNION SELECT 2 UNION SELECT 3")  # never fetched
+    # Streamed (OPTIONS["buffered"] = False; the backend reads results whole
+    # by default) and never fetched.
+    conn.cursor(buffered=False).execute("SELECT 1 UNION SELECT 2 UNION SELECT 3")
     assert conn.unread_result
     pool.release(conn)
 

@@ -73,6 +73,9 @@ class RecordingDriver:
         self.opened += 1
         return Conn(self.opened)
 
+    def refusal(self, exc: BaseException) -> str | None:
+        return None
+
     def close(self, conn: Conn) -> None:
         self.closed.append(conn.n)
 

@@ -20,6 +20,7 @@ import sys
 import textwrap
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import pytest
 from django.db import OperationalError
 
 from django_multipool import (
+    ConnectRefused,
     PoolClosed,
     PoolConfig,
     PoolConfigError,
@@ -399,16 +401,47 @@ def test_a_pool_closed_under_the_adapter_is_pool_closed(make_adapter: Any) -> No
         adapter.acquire()
 
 
-def test_a_failed_connection_attempt_is_the_drivers_error(make_adapter: Any) -> None:
+def test_a_refused_connection_attempt_is_connect_refused_at_once(make_adapter: Any) -> None:
+    # oracledb hands the failed attempt's error to the waiting caller; the
+    # adapter names it as every vendor does (tests/reliability/test_down.py).
     adapter = make_adapter(REFUSED, min_size=0, max_size=1, timeout=5)
-    with pytest.raises(oracledb.OperationalError) as caught:
-        adapter.acquire()
-    assert not isinstance(caught.value, PoolError)
-    assert error_code(caught.value) == "DPY-6005"
-    assert PASSWORD not in str(caught.value)
-    stats = adapter.stats()
-    assert (stats.connections_errors, stats.requests_errors) == (1, 0)
+    for attempt in (1, 2):  # each request tries anew: nothing to restart
+        started = time.monotonic()
+        with pytest.raises(ConnectRefused) as caught:
+            adapter.acquire()
+        assert time.monotonic() - started < 2
+        assert isinstance(caught.value, PoolTimeout) and isinstance(caught.value, OperationalError)
+        assert caught.value.cause == "connection refused"
+        assert error_code(caught.value.__cause__) == "DPY-6005"
+        assert "DPY-6005" in str(caught.value) and "timeout (5.00 s)" in str(caught.value)
+        assert PASSWORD not in "".join(traceback.format_exception(caught.value))
+        stats = adapter.stats()
+        assert (stats.connections_errors, stats.requests_errors) == (attempt, attempt)
     assert adapter.checked_out == 0
+
+
+def test_a_refusal_within_a_per_call_timeout_is_not_retried(make_adapter: Any) -> None:
+    adapter = make_adapter(REFUSED, min_size=0, max_size=1, timeout=30)
+    started = time.monotonic()
+    with pytest.raises(ConnectRefused):
+        adapter.acquire(timeout=5)
+    assert time.monotonic() - started < 2
+    assert adapter.stats().connections_errors == 1  # one attempt, not one per loop
+
+
+def test_a_host_that_does_not_exist_is_connect_refused(make_adapter: Any) -> None:
+    try:
+        socket.getaddrinfo("no-such-host.invalid", 1)
+    except socket.gaierror as exc:
+        if exc.errno != socket.EAI_NONAME:
+            pytest.skip(f"the resolver did not say the name does not exist: {exc}")
+    else:
+        pytest.skip("no-such-host.invalid resolves here")
+    adapter = make_adapter("no-such-host.invalid:1521/svc", min_size=0, max_size=1, timeout=5)
+    with pytest.raises(ConnectRefused) as caught:
+        adapter.acquire()
+    assert caught.value.cause == "unknown host"
+    assert isinstance(caught.value.__cause__, socket.gaierror)
 
 
 def test_thin_mode_cannot_resize_and_says_so(make_adapter: Any) -> None:

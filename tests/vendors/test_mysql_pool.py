@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from django_multipool import PoolTimeout
+from django_multipool import ConnectRefused, PoolTimeout
 
 from ..probes import Probe
 
@@ -306,7 +306,7 @@ def test_a_connection_killed_while_lent_is_replaced_on_return(
     pool.release(conn)
 
 
-def test_an_unreachable_server_times_out_with_the_cause(
+def test_a_refused_login_fails_at_once_with_the_cause(
     make_wrapper: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = "hunter2-never-in-logs"
@@ -317,9 +317,11 @@ def test_an_unreachable_server_times_out_with_the_cause(
     pool = wrapper.pool
     with caplog.at_level("DEBUG", logger="django_multipool"), pytest.raises(PoolTimeout) as caught:
         pool.acquire()
+    # Access denied is a refusal: ConnectRefused (a PoolTimeout), not a wait.
+    assert isinstance(caught.value, ConnectRefused)
+    assert caught.value.cause == "authentication failed"
     message = str(caught.value)
-    assert "only 0 of 2 connections" in message
-    assert "connection attempts failed" in message
+    assert "none is idle and the attempt to open one failed" in message
     assert caught.value.__cause__ is not None  # the driver's own error
     assert "Access denied" in str(caught.value.__cause__)
     texts = [message, repr(pool), str(caught.value.__cause__), caplog.text]
