@@ -110,3 +110,32 @@ def make_pool(make_wrapper: Callable[..., Any]) -> Callable[..., Any]:
         return make_wrapper(**pool_options).pool
 
     return make
+
+
+@pytest.fixture
+def make_alias(server: Server) -> Iterator[Callable[..., str]]:
+    """Register aliases in django.db.connections, as a site's DATABASES would.
+
+    For what looks an alias up by name: ``pinned()``, ``atomic(using=...)``,
+    the thread-local wrappers of ``connections[alias]``. ``make_alias(name,
+    database, **pool)``; each is closed and unregistered after the test.
+    """
+    from django.db import connections
+
+    from django_multipool.backends.registry import registry
+
+    made: list[str] = []
+
+    def make(name: str, database: str, **pool: Any) -> str:
+        entry = server.settings(name=database)
+        entry["OPTIONS"]["pool"] = pool or True
+        connections.settings[name] = entry
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        connections[name].close()
+        del connections[name]
+        del connections.settings[name]
+        registry.close(name)

@@ -10,9 +10,10 @@ lock is held (any allocation under it can start one) cannot deadlock.
 from __future__ import annotations
 
 import gc
+import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,7 +23,6 @@ from django_multipool._janitor import janitor
 from django_multipool.backends.registry import registry
 
 from ..probes import Probe
-from ..servers import Server
 from .test_pool_contract import backend_id, wait_until
 
 pytestmark = pytest.mark.vendor
@@ -37,24 +37,14 @@ def _database(vendor: str, probe: Probe) -> None:
 
 
 @pytest.fixture
-def alias(server: Server) -> Iterator[Callable[..., str]]:
+def alias(make_alias: Any) -> Callable[..., str]:
     """Register an alias in django.db.connections, as a site's settings would."""
-    made: list[str] = []
+    names = itertools.count()
 
     def make(**pool: Any) -> str:
-        name = f"multipool_borrowers_{len(made)}"
-        entry = server.settings(name=DATABASE)
-        entry["OPTIONS"]["pool"] = {**SMALL, **pool}
-        connections.settings[name] = entry
-        made.append(name)
-        return name
+        return make_alias(f"multipool_borrowers_{next(names)}", DATABASE, **{**SMALL, **pool})
 
-    yield make
-    for name in made:
-        connections[name].close()
-        del connections[name]
-        del connections.settings[name]
-        registry.close(name)
+    return make
 
 
 def query_in_a_thread_that_ends(name: str, sql: str) -> Any:

@@ -10,7 +10,6 @@ WARNING. On every vendor with a server (Oracle's server-side parts need one).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from django.db import connections, transaction
 
 from django_multipool import PoolTimeout, SessionStateError, pinned
 from django_multipool.backends import mixins
-from django_multipool.backends.registry import registry
 
 from ..probes import Probe
 
@@ -213,19 +211,9 @@ def test_session_state_error_refuses_the_statement(pair: Any, vendor: str) -> No
 
 
 @pytest.fixture
-def alias(server: Any) -> Iterator[str]:
+def alias(make_alias: Any) -> str:
     """An alias in django.db.connections (pinned() and atomic() look it up there)."""
-    name = "multipool_raw_sql"
-    entry = server.settings(name=DATABASE)
-    entry["OPTIONS"]["pool"] = {**TRANSACTION, "session_state": "error"}
-    connections.settings[name] = entry
-    try:
-        yield name
-    finally:
-        connections[name].close()
-        del connections[name]
-        del connections.settings[name]
-        registry.close(name)
+    return make_alias("multipool_raw_sql", DATABASE, **TRANSACTION, session_state="error")
 
 
 def test_session_state_inside_pinned_or_atomic_is_not_refused(alias: str, vendor: str) -> None:

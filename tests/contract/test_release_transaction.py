@@ -475,19 +475,9 @@ def test_async_pinned_keeps_session_state(vendor: str, orm: Any) -> None:
 
 
 @pytest.fixture
-def shared(server: Server, vendor: str) -> Iterator[Any]:
+def shared(make_alias: Any, vendor: str) -> Any:
     """An alias in django.db.connections with room for two sessions, release="transaction"."""
-    alias = f"shared_{vendor}"
-    entry = server.settings(name=DATABASE)
-    entry["OPTIONS"]["pool"] = dict(RELEASE, max_size=2, timeout=2)
-    connections.settings[alias] = entry
-    try:
-        yield _Orm(alias)
-    finally:
-        connections[alias].close()
-        del connections[alias]
-        del connections.settings[alias]
-        registry.close(alias)
+    return _Orm(make_alias(f"shared_{vendor}", DATABASE, **dict(RELEASE, max_size=2, timeout=2)))
 
 
 def in_threads(*targets: Any) -> None:
