@@ -409,10 +409,7 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
             return
         # A cursor whose close() we cannot see (a create_cursor() that
         # returns another class): keep the connection rather than guess.
-        self._hold(
-            f"its cursor class {type(cursor).__qualname__} does not report when it closes",
-            "cannot tell when this cursor closes",
-        )
+        self._hold(f"its cursor class {type(cursor).__qualname__} does not report its close()")
 
     def _check_session_state(self, sql: Any) -> None:
         """Before a statement of a counted cursor: does it leave state in the session?"""
@@ -438,9 +435,9 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
                 f"inside transaction.atomic(), or set OPTIONS['pool']['session_state'] = "
                 f"'hold' to keep the connection until the request ends."
             )
-        self._hold(f"{statement!r} creates session state", f"{statement!r} creates session state")
+        self._hold(f"{statement!r} creates session state")
 
-    def _hold(self, why: str, what: str) -> None:
+    def _hold(self, why: str) -> None:
         """Keep this session's connection until close(); one WARNING per call site."""
         self._held_for = why
         site = call_site()
@@ -454,7 +451,7 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
             "statements that need it, or OPTIONS['pool']['session_state'] = 'error' to refuse "
             "such statements.",
             self.alias,
-            what,
+            why,
             *site,
         )
 
