@@ -29,6 +29,8 @@ from django_multipool.errors import (
     os_refusal,
 )
 
+from .stand_in_driver import NullDriver
+
 NO_SUCH_HOST = "no-such-host.invalid"
 
 
@@ -236,7 +238,7 @@ class Conn:
     pass
 
 
-class ScriptedDriver:
+class ScriptedDriver(NullDriver):
     """Connects, or raises ``self.failure`` (classified by ``self.refused``)."""
 
     def __init__(self, failure: BaseException | None, *, refused: bool) -> None:
@@ -252,27 +254,6 @@ class ScriptedDriver:
 
     def refusal(self, exc: BaseException) -> str | None:
         return CONNECTION_REFUSED if self.refused else None
-
-    def close(self, conn: Conn) -> None:
-        pass
-
-    def ping(self, conn: Conn) -> None:
-        pass
-
-    def is_broken(self, conn: Conn) -> bool:
-        return False
-
-    def needs_reset(self, conn: Conn) -> bool:
-        return False
-
-    def reset(self, conn: Conn) -> None:
-        pass
-
-    def abandon(self, conn: Conn) -> None:
-        pass
-
-    def interrupt(self, conn: Conn) -> None:
-        pass
 
 
 SECRET = "Core5Secret8Pw"

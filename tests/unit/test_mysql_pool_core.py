@@ -17,6 +17,8 @@ from django_multipool import PoolConfig, PoolConfigError, PoolTimeout
 from django_multipool._pool import Pool
 from django_multipool.adapters.mysql_connector import MySQLConnectorPoolAdapter
 
+from .stand_in_driver import NullDriver
+
 
 def adapter(**driver_options: Any) -> MySQLConnectorPoolAdapter:
     return MySQLConnectorPoolAdapter(
@@ -64,7 +66,7 @@ class Conn:
         self.n = n
 
 
-class RecordingDriver:
+class RecordingDriver(NullDriver):
     def __init__(self) -> None:
         self.opened = 0
         self.closed: list[int] = []
@@ -73,26 +75,8 @@ class RecordingDriver:
         self.opened += 1
         return Conn(self.opened)
 
-    def refusal(self, exc: BaseException) -> str | None:
-        return None
-
     def close(self, conn: Conn) -> None:
         self.closed.append(conn.n)
-
-    def ping(self, conn: Conn) -> None:
-        pass
-
-    def is_broken(self, conn: Conn) -> bool:
-        return False
-
-    def needs_reset(self, conn: Conn) -> bool:
-        return False
-
-    def reset(self, conn: Conn) -> None:
-        pass
-
-    def abandon(self, conn: Conn) -> None:
-        pass
 
 
 def make_core(**options: Any) -> tuple[Pool[Conn], RecordingDriver]:
