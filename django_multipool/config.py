@@ -28,11 +28,8 @@ __all__ = ["ConnectionHook", "PoolConfig"]
 ConnectionHook = Callable[[Any], object]
 
 ResetMode = Literal["rollback", "session"]
-RESET_MODES: tuple[ResetMode, ...] = ("rollback", "session")
 ReleaseMode = Literal["request", "transaction"]
-RELEASE_MODES: tuple[ReleaseMode, ...] = ("request", "transaction")
 SessionStateMode = Literal["hold", "error"]
-SESSION_STATE_MODES: tuple[SessionStateMode, ...] = ("hold", "error")
 
 CONNECT_ARGUMENTS_COME_FROM_DATABASES = (
     "The connection arguments come from the DATABASES entry (NAME, USER, PASSWORD, "
@@ -555,37 +552,40 @@ def _close_match(value: object, choices: tuple[str, ...]) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
-def _parse_reset(value: object, where: str) -> ResetMode:
-    value = _plain(value)
-    if isinstance(value, str) and value in RESET_MODES:
-        return value
-    raise PoolConfigError(
-        f"{where} must be 'rollback' (roll back an open transaction on return) or "
-        f"'session' (also reset all session state), not {_shown(value)}."
-        f"{_close_match(value, RESET_MODES)}"
-    )
+def _one_of(meanings: Mapping[str, str]) -> Any:
+    """A parser for a key whose value is one of ``meanings``' keys, each told with its meaning."""
+    modes = tuple(meanings)
+    allowed = " or ".join(f"{mode!r} ({meaning})" for mode, meaning in meanings.items())
+
+    def parse(value: object, where: str) -> str:
+        value = _plain(value)
+        if isinstance(value, str) and value in modes:
+            return value
+        raise PoolConfigError(
+            f"{where} must be {allowed}, not {_shown(value)}.{_close_match(value, modes)}"
+        )
+
+    return parse
 
 
-def _parse_release(value: object, where: str) -> ReleaseMode:
-    value = _plain(value)
-    if isinstance(value, str) and value in RELEASE_MODES:
-        return value
-    raise PoolConfigError(
-        f"{where} must be 'request' (give the connection back when Django closes it) or "
-        f"'transaction' (give it back after each statement or transaction), "
-        f"not {_shown(value)}.{_close_match(value, RELEASE_MODES)}"
-    )
-
-
-def _parse_session_state(value: object, where: str) -> SessionStateMode:
-    value = _plain(value)
-    if isinstance(value, str) and value in SESSION_STATE_MODES:
-        return value
-    raise PoolConfigError(
-        f"{where} must be 'hold' (keep the connection until the request ends) or "
-        f"'error' (refuse the statement), not {_shown(value)}."
-        f"{_close_match(value, SESSION_STATE_MODES)}"
-    )
+_parse_reset = _one_of(
+    {
+        "rollback": "roll back an open transaction on return",
+        "session": "also reset all session state",
+    }
+)
+_parse_release = _one_of(
+    {
+        "request": "give the connection back when Django closes it",
+        "transaction": "give it back after each statement or transaction",
+    }
+)
+_parse_session_state = _one_of(
+    {
+        "hold": "keep the connection until the request ends",
+        "error": "refuse the statement",
+    }
+)
 
 
 def _parse_name(value: object, where: str) -> str | None:
