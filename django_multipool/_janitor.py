@@ -16,7 +16,6 @@ and queued work (their connections belong to the parent).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import weakref
 from collections import deque
@@ -24,6 +23,7 @@ from collections.abc import Callable
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
+from ._fork import after_fork_in_child
 from .ledger import collect_garbage
 
 if TYPE_CHECKING:
@@ -134,4 +134,4 @@ class _Janitor:
 
 
 janitor = _Janitor()
-os.register_at_fork(after_in_child=janitor.forget_after_fork)
+after_fork_in_child("threads", janitor.forget_after_fork)

@@ -27,9 +27,10 @@ driver imports:
   what is left of the acquire's ``timeout``, the driver bounds its reset and
   its connect (:mod:`django_multipool._watchdog`); a connection that does not
   answer in time is closed and replaced.
-- ``max_lifetime`` (with -5 % jitter) retires connections when they come back
-  or while idle, never while in use; ``max_idle`` closes idle connections
-  above ``min_size``; ``check=N`` pings only connections idle for N s or more.
+- ``max_lifetime`` (with the jitter of :mod:`~django_multipool.policy`)
+  retires connections when they come back or while idle, never while in use;
+  ``max_idle`` closes idle connections above ``min_size``; ``check=N`` pings
+  only connections idle for N s or more.
 - A lent connection stays referenced by its slot until it comes back, so its
   ``id()`` is never another connection's while the loan lasts; a borrower
   that disappears with it is the adapter's ledger's to notice
@@ -51,7 +52,8 @@ from ._redact import redact
 from ._watchdog import bounded, left_until
 from .adapter import Counters, PoolStats, take_longest_parked
 from .config import PoolConfig
-from .errors import ConnectRefused, PoolClosed, PoolTimeout, TooManyRequests
+from .errors import ConnectRefused, PoolClosed, TooManyRequests
+from .policy import check_after, expires_at, timed_out
 
 __all__ = ["Driver", "Pool"]
 
@@ -118,10 +120,7 @@ class _Slot(Generic[Conn]):
     def __init__(self, conn: Conn, now: float, lifetime: float | None) -> None:
         self.conn: Conn | None = conn
         self.idle_since = now
-        # Jitter spreads the retirements of connections opened together.
-        self.expires_at = (
-            float("inf") if lifetime is None else now + lifetime * random.uniform(0.95, 1.0)
-        )
+        self.expires_at = expires_at(now, lifetime)
 
 
 class _Waiter:
@@ -151,7 +150,7 @@ class Pool(Generic[Conn]):
         self._driver = driver
         self.config = config
         self.name = name
-        self._check_interval = config.check_interval
+        self._check_after = check_after(config)
 
         self._lock = threading.Lock()
         self._worker_wakeup = threading.Condition(self._lock)
@@ -213,11 +212,11 @@ class Pool(Generic[Conn]):
             # waiter (the worker), so that notify() always reaches it.
             while self._size - self._opening < self.config.min_size:
                 if monotonic() >= deadline or self._closed:
-                    raise PoolTimeout.after_wait(
+                    raise timed_out(
                         self.name,
-                        self.config.max_size,
+                        self.config,
                         limit,
-                        0,
+                        waiting=0,
                         in_use=0,
                         connect_errors=self._failed_attempts,
                         connect_error=self._connect_error_text(),
@@ -444,11 +443,11 @@ class Pool(Generic[Conn]):
             refusal = ConnectRefused.after_attempt(self.name, cause, self._error_text(exc), wait)
             logger.warning("%s", refusal)
             raise refusal from exc
-        error = PoolTimeout.after_wait(
+        error = timed_out(
             self.name,
-            self.config.max_size,
+            self.config,
             wait,
-            waiting,
+            waiting=waiting,
             in_use=in_use,
             connect_errors=failed,
             connect_error=self._connect_error_text(),
@@ -485,8 +484,7 @@ class Pool(Generic[Conn]):
         self._in_use.pop(id(slot.conn), None)
 
     def _needs_check(self, slot: _Slot[Conn], now: float) -> bool:
-        interval = self._check_interval
-        return interval is not None and now - slot.idle_since >= interval
+        return now - slot.idle_since >= self._check_after
 
     def _passes_check(self, slot: _Slot[Conn], conn: Conn, deadline: float) -> bool:
         # A stalled server must not keep the caller past its acquire deadline.

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from time import monotonic
 from types import TracebackType
 
+from ._fork import after_fork_in_child
+
 __all__ = ["MIN_ROUND_TRIP", "NoAnswer", "bounded", "left_until", "shut_down_socket"]
 
 #: The least a round trip of the pool's own is given, even when the caller's
@@ -111,7 +113,7 @@ _NAP = 0.25
 
 _watchdog = _Watchdog()
 # In a forked child the thread is gone and the lock may have been held by it.
-os.register_at_fork(after_in_child=_watchdog._reset)
+after_fork_in_child("threads", _watchdog._reset)
 
 
 class bounded:

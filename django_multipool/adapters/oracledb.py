@@ -45,7 +45,6 @@ import inspect
 import logging
 import math
 import os
-import random
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from typing import Any, ClassVar
 
 import oracledb
 
+from .._fork import after_fork_in_child
 from .._redact import redact, secrets_of
 from ..adapter import ConnectionSetup, Counters, PoolAdapter, PoolStats
 from ..config import PoolConfig
@@ -67,6 +67,7 @@ from ..errors import (
     TooManyRequests,
     os_refusal,
 )
+from ..policy import check_after, expires_at, timed_out
 
 __all__ = ["OracledbPoolAdapter", "pool_parameters", "refusal"]
 
@@ -178,9 +179,8 @@ def refusal(exc: BaseException) -> str | None:
 
 @dataclass(slots=True)
 class _SessionTimes:
-    #: When ``max_lifetime`` retires it (shortened by up to 5 % at random, as on
-    #: every vendor, so sessions opened together do not all expire together).
-    expires: float | None
+    #: When ``max_lifetime`` retires it (django_multipool.policy.expires_at).
+    expires: float
     #: When it last went back to the pool; None while it has never been used.
     returned: float | None = None
 
@@ -219,7 +219,7 @@ class OracledbPoolAdapter(PoolAdapter):
             "session_callback": self._on_new_session,
         }
         self._drcp, self._drcp_class_named = _drcp_request(self._pool_kwargs)
-        self._check_interval = config.check_interval
+        self._check_after = check_after(config)
         self._ping_timeout_ms = int(
             config.driver_options.get("ping_timeout", DEFAULT_PING_TIMEOUT_MS)
         )
@@ -472,26 +472,24 @@ class OracledbPoolAdapter(PoolAdapter):
                 len(self._lent),
                 self._counts.connections_errors,
             )
-        return PoolTimeout.after_wait(
+        return timed_out(
             self.name,
-            self.config.max_size,
+            self.config,
             timeout,
-            max(waiting, 0),
+            waiting=waiting,
             in_use=in_use,
             connect_errors=failed,
         )
 
     def _must_validate(self, conn: Any) -> bool:
-        interval = self._check_interval
-        if interval is None:
-            return False
-        if interval == 0:
-            return True
+        after = self._check_after
+        if after == 0 or after == math.inf:
+            return after == 0
         times = self._sessions.get(id(conn._impl))
         if times is None:
             return True  # its times were pruned: validate rather than guess
         # A session never returned was opened for this very checkout.
-        return times.returned is not None and monotonic() - times.returned >= interval
+        return times.returned is not None and monotonic() - times.returned >= after
 
     def _ping(self, conn: Any, deadline: float) -> bool:
         """One round trip, bounded like oracledb's own ping (``ping_timeout``, ms)
@@ -518,7 +516,9 @@ class OracledbPoolAdapter(PoolAdapter):
                 # get validated once and keep oracledb's whole-second lifetime.
                 lent = {id(getattr(lent, "_impl", None)) for lent in self._lent.values()}
                 self._sessions = {k: v for k, v in self._sessions.items() if k in lent}
-            self._sessions[id(conn._impl)] = _SessionTimes(expires=self._expiry())
+            self._sessions[id(conn._impl)] = _SessionTimes(
+                expires=expires_at(monotonic(), self.config.max_lifetime)
+            )
         if self._setup is not None and not self._drcp:
             try:
                 self._setup(conn)
@@ -534,12 +534,6 @@ class OracledbPoolAdapter(PoolAdapter):
                 self._forget_session(conn)
                 self._drop(conn)
                 raise
-
-    def _expiry(self) -> float | None:
-        lifetime = self.config.max_lifetime
-        if lifetime is None:
-            return None
-        return monotonic() + lifetime * random.uniform(0.95, 1.0)
 
     def holds_transaction(self, conn: Any) -> bool:
         return bool(conn.transaction_in_progress)
@@ -557,7 +551,7 @@ class OracledbPoolAdapter(PoolAdapter):
             self._lose(conn)
             return
         times = self._sessions.get(id(conn._impl))
-        expired = times is not None and times.expires is not None and monotonic() >= times.expires
+        expired = times is not None and monotonic() >= times.expires
         if self._session_reset or expired:
             self._end_session(conn)
             return
@@ -651,10 +645,10 @@ class OracledbPoolAdapter(PoolAdapter):
     # -- fork ----------------------------------------------------------------------------
 
     def _forget_after_fork(self) -> None:
-        # The registry calls this for its live pools before its wrappers drop
-        # their connections; every other adapter may lend some out too.
+        # The "pools" stage of django_multipool._fork: every inherited driver
+        # pool was made inert in the "drivers" stage before (this one too;
+        # _abandon_parents_pool() does nothing twice).
         self._ledger.forget_after_fork()
-        _abandon_inherited_pools()
         _abandon_parents_pool(self)
 
 
@@ -742,10 +736,9 @@ def _close_quietly(pool: Any) -> None:
 # -- process-wide bookkeeping for fork() and exit -------------------------------------
 
 # Adapters whose driver pool is open (including retired ones still lending
-# connections out), so that a forked child can neutralise them all. If the
-# registry's at-fork handler runs before ours and holds no Oracle pool itself,
-# a connection lent by a retired pool could still be finalised by a wrapper
-# letting go of it first; that needs a pool retired mid-use just before fork().
+# connections out), so that a forked child can neutralise them all, in the
+# "drivers" stage of django_multipool._fork: before the registry and the
+# wrappers let go of anything.
 _live: set[OracledbPoolAdapter] = set()
 _live_lock = threading.Lock()
 # The parent's driver objects, neutralised and kept so no finaliser runs here.
@@ -824,4 +817,4 @@ def _abandon_inherited_pools() -> None:
     _live.clear()
 
 
-os.register_at_fork(after_in_child=_abandon_inherited_pools)
+after_fork_in_child("drivers", _abandon_inherited_pools)

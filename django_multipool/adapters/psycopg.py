@@ -58,6 +58,7 @@ from ..errors import (
     PoolTimeout,
     TooManyRequests,
 )
+from ..policy import check_after, timed_out
 
 __all__ = ["PsycopgPoolAdapter", "refusal"]
 
@@ -324,8 +325,7 @@ class PsycopgPoolAdapter(PoolAdapter):
         connect_kwargs = self._connect_kwargs
         # check=N is ours, not a psycopg_pool callback: the callback machinery
         # would run on every checkout, and the idle test is all most need.
-        interval = config.check_interval
-        self._check_after = math.inf if interval is None else interval
+        self._check_after = check_after(config)
         # release="transaction": connections parked between their borrower's
         # statements (see park()); psycopg_pool counts them as lent.
         self._parked: dict[ParkingSpot, Any] = {}
@@ -507,11 +507,11 @@ class PsycopgPoolAdapter(PoolAdapter):
             return PoolClosed(f"pool {self.name!r} is closed")
         in_use = self.checked_out
         connect_errors = self._pool.get_stats().get("connections_errors", 0)
-        error = PoolTimeout.after_wait(
+        error = timed_out(
             self.name,
-            self.config.max_size,
+            self.config,
             timeout,
-            self._waiting_now(),
+            waiting=self._waiting_now(),
             in_use=in_use,
             connect_errors=connect_errors,
             connect_error=self._why_connecting_fails() if connect_errors else None,

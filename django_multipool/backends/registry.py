@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import signals
+from .._fork import after_fork_in_child
 from ..adapter import PoolAdapter
 
 __all__ = ["PoolRegistry", "registry"]
@@ -169,4 +170,4 @@ def _after_fork_in_child() -> None:
         wrapper._forget_inherited_connection()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+after_fork_in_child("pools", _after_fork_in_child)
