@@ -50,9 +50,10 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from ._redact import redact
 from ._watchdog import bounded, left_until
-from .adapter import Counters, PoolStats, take_longest_parked
+from .adapter import Counters, PoolStats
 from .config import PoolConfig
 from .errors import ConnectRefused, PoolClosed, TooManyRequests
+from .parking import ParkingLot
 from .policy import check_after, expires_at, timed_out
 
 __all__ = ["Driver", "Pool"]
@@ -159,7 +160,7 @@ class Pool(Generic[Conn]):
         # Lent connections parked between their borrower's statements (see
         # park()), by spot; still in _in_use. Taken under the lock by _take(),
         # and without it by their borrower's retake(): dict.pop() decides.
-        self._parked: dict[Any, _Slot[Conn]] = {}
+        self._parked: ParkingLot[_Slot[Conn]] = ParkingLot()
         self._waiters: deque[_Waiter] = deque()
         self._opening = 0
         self._size = 0  # idle + in use + being opened
@@ -230,7 +231,7 @@ class Pool(Generic[Conn]):
                 return
             self._closed = True
             idle, self._idle = self._idle, []
-            while self._parked and (slot := take_longest_parked(self._parked)) is not None:
+            while self._parked and (slot := self._parked.take_longest()) is not None:
                 self._end_parked_loan_locked(slot)
                 idle.append(slot)
             self._size -= len(idle)
@@ -262,7 +263,7 @@ class Pool(Generic[Conn]):
         self._inherited = [slot.conn for slot in self._idle] + lent
         self._idle = []
         self._in_use = {}
-        self._parked = {}  # their connections are among the lent ones above
+        self._parked = ParkingLot()  # their connections are among the lent ones above
         self._size = 0
 
     # -- borrowing ------------------------------------------------------------------
@@ -400,7 +401,7 @@ class Pool(Generic[Conn]):
                         return slot
                     self._size -= 1  # expired while idle: retired below, outside the lock
                     retired.append(slot)
-                while self._parked and (parked := take_longest_parked(self._parked)) is not None:
+                while self._parked and (parked := self._parked.take_longest()) is not None:
                     if now < parked.expires_at:
                         return parked  # registered as lent since its borrower took it
                     self._end_parked_loan_locked(parked)

@@ -20,18 +20,18 @@ import dataclasses
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from time import monotonic
+from typing import Any, ClassVar
 
 from ._janitor import _deferred, janitor, run_deferred
 from .config import PoolConfig
 from .errors import ConnectRefused, PoolConfigError, PoolTimeout
 from .ledger import Ledger
+from .parking import ParkingSpot
 
-__all__ = ["ConnectionSetup", "Counters", "ParkingSpot", "PoolAdapter", "PoolStats"]
+__all__ = ["ConnectionSetup", "Counters", "PoolAdapter", "PoolStats"]
 
 logger = logging.getLogger("django_multipool")
-
-T = TypeVar("T")
 
 #: Called with a new physical connection, once, before anybody uses it; and
 #: again after a ``reset="session"`` wiped its session state.
@@ -116,47 +116,6 @@ class Counters:
             connections_lost=self.connections_lost,
             usage_ms=usage_ms,
         )
-
-
-class ParkingSpot:
-    """Where one borrower's connection waits between two of its statements.
-
-    ``release="transaction"`` gives a connection back after every statement.
-    An adapter that can (:meth:`PoolAdapter.park`) keeps it aside for the
-    same borrower instead of putting it through its pool: the borrower's
-    next statement takes it back with :meth:`PoolAdapter.retake`, a dict
-    lookup, while anybody else who finds the pool empty takes it from the
-    spot first. One spot per borrower (a Django wrapper), reused.
-    """
-
-    __slots__ = ("adapter",)
-
-    def __init__(self) -> None:
-        #: The adapter the spot last parked a connection with; set by it.
-        self.adapter: PoolAdapter | None = None
-
-    def vacate(self) -> None:
-        """Give a connection still parked here back to its pool, for good."""
-        adapter, self.adapter = self.adapter, None
-        if adapter is not None:
-            adapter.release_parked(self)
-
-
-def take_longest_parked(parked: dict[ParkingSpot, T]) -> T | None:
-    """Pop the entry parked longest (dicts keep insertion order); None once empty.
-
-    Called under the owning pool's lock, racing only the borrowers' lock-free
-    ``parked.pop(spot)`` in ``retake()``: whichever pop gets an entry has it.
-    """
-    while parked:
-        try:
-            spot = next(iter(parked))
-        except (StopIteration, RuntimeError):  # retaken (the dict changed) under us
-            continue
-        found = parked.pop(spot, None)
-        if found is not None:
-            return found
-    return None
 
 
 class PoolAdapter(ABC):
@@ -264,7 +223,12 @@ class PoolAdapter(ABC):
         if self._ledger.end(conn):
             self._discard(conn)
 
-    # -- parking (release="transaction"); the defaults simply release -------------
+    # -- parking (release="transaction"; see django_multipool.parking) ----------------
+
+    #: Whether this adapter parks. Adapters that implement ``_park`` and
+    #: ``_retake`` say True; one may turn it off per pool in ``_build`` (or a
+    #: benchmark per instance), and ``park()`` then releases.
+    parks: bool = False
 
     def park(self, spot: ParkingSpot, conn: Any) -> None:
         """Give back a lent connection, keeping it at ``spot`` if the pool allows.
@@ -274,9 +238,17 @@ class PoolAdapter(ABC):
         :meth:`retake` unless somebody did. Connections that need work on
         return (an open transaction, ``reset="session"``, past
         ``max_lifetime``), or that a waiter could take now, are released.
-        The default always releases.
         """
-        self.release(conn)
+        if not self.parks:
+            self.release(conn)
+            return
+        now = monotonic()
+        if not self._ledger.end(conn, now):
+            return  # reclaimed meanwhile: closed already
+        if self._park(spot, conn, now):
+            spot.adapter = self
+        else:
+            self._release(conn)
 
     def retake(self, spot: ParkingSpot, owner: Any = None) -> Any | None:
         """The connection parked at ``spot``, lent again (to ``owner``, as in
@@ -286,10 +258,31 @@ class PoolAdapter(ABC):
         for ``check`` seconds or more is checked (and None returned if it
         fails). Anything else is as its borrower left it: same session, no I/O.
         """
-        return None
+        now = monotonic()
+        conn = self._retake(spot, now)
+        if conn is not None:
+            self._ledger.lend(conn, owner, now)
+        return conn
 
     def release_parked(self, spot: ParkingSpot) -> None:  # noqa: B027 - nothing parks by default
         """Put a connection parked at ``spot`` through the pool's own return path."""
+
+    @property
+    def parked(self) -> int:
+        """Connections parked between their borrower's statements (part of ``pool_available``)."""
+        return 0
+
+    def _park(self, spot: ParkingSpot, conn: Any, now: float) -> bool:
+        """Keep ``conn``, returned to the ledger already, at ``spot``; False to release it.
+
+        No I/O. False when returning it would send something (a reset), it
+        is past ``max_lifetime``, or somebody waits for a connection.
+        """
+        return False
+
+    def _retake(self, spot: ParkingSpot, now: float) -> Any | None:
+        """Pop what is parked at ``spot``, checked as ``check`` says; None if gone."""
+        return None
 
     def stats(self) -> PoolStats:
         ledger = self._ledger
@@ -304,11 +297,6 @@ class PoolAdapter(ABC):
     def checked_out(self) -> int:
         """Connections handed out by this adapter and not yet given back."""
         return len(self._ledger)
-
-    @property
-    def parked(self) -> int:
-        """Connections parked between their borrower's statements (part of ``pool_available``)."""
-        return 0
 
     @abstractmethod
     def holds_transaction(self, conn: Any) -> bool:

@@ -37,7 +37,6 @@ import select
 import socket
 import weakref
 from collections.abc import Mapping
-from time import monotonic
 from typing import Any, ClassVar
 
 import mysql.connector
@@ -47,8 +46,9 @@ from mysql.connector.constants import CNX_POOL_ARGS, DEFAULT_CONFIGURATION, Serv
 from .._pool import Pool
 from .._redact import secrets_of
 from .._watchdog import bounded
-from ..adapter import ConnectionSetup, ParkingSpot, PoolAdapter, PoolStats
+from ..adapter import ConnectionSetup, PoolAdapter, PoolStats
 from ..errors import AUTHENTICATION_FAILED, UNKNOWN_HOST, PoolConfigError, os_refusal
+from ..parking import ParkingSpot
 from . import _mysql_io
 
 __all__ = ["MySQLConnectorPoolAdapter", "abandon_connection", "refusal"]
@@ -86,6 +86,8 @@ class MySQLConnectorPoolAdapter(PoolAdapter):
         "pool_size": "max_size",
         "pool_reset_session": "reset",
     }
+    # The pool core parks (its park() says when it cannot).
+    parks = True
 
     def _build(self) -> None:
         config, name = self.config, self.name
@@ -133,15 +135,8 @@ class MySQLConnectorPoolAdapter(PoolAdapter):
     def _discard(self, conn: Any) -> None:
         self._pool.discard(conn)
 
-    def park(self, spot: ParkingSpot, conn: Any) -> None:
-        # Returned before it can be taken: whoever takes it borrows it anew.
-        now = monotonic()
-        if not self._ledger.end(conn, now):
-            return
-        if self._pool.park(spot, conn, now):
-            spot.adapter = self
-        else:
-            self._pool.release(conn)
+    def _park(self, spot: ParkingSpot, conn: Any, now: float) -> bool:
+        return self._pool.park(spot, conn, now)
 
     def holds_transaction(self, conn: Any) -> bool:
         # The status flags of the last reply: a transaction open, or the
@@ -149,12 +144,8 @@ class MySQLConnectorPoolAdapter(PoolAdapter):
         # where the next statement opens one.
         return bool(conn.in_transaction) or self._driver.autocommit_drifted(conn)
 
-    def retake(self, spot: ParkingSpot, owner: Any = None) -> Any | None:
-        now = monotonic()
-        conn = self._pool.retake(spot, now)
-        if conn is not None:
-            self._ledger.lend(conn, owner, now)
-        return conn
+    def _retake(self, spot: ParkingSpot, now: float) -> Any | None:
+        return self._pool.retake(spot, now)
 
     def release_parked(self, spot: ParkingSpot) -> None:
         self._pool.release_parked(spot)

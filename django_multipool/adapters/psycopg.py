@@ -47,7 +47,7 @@ from psycopg_pool.pool import AddConnection, MaintenanceTask, WaitingClient
 from .._janitor import _deferred, run_deferred
 from .._redact import redact
 from .._watchdog import NoAnswer, bounded, left_until, shut_down_socket
-from ..adapter import ParkingSpot, PoolAdapter, PoolStats, take_longest_parked
+from ..adapter import PoolAdapter, PoolStats
 from ..config import CONNECT_ARGUMENTS_COME_FROM_DATABASES, POOLS_OPEN_AT_FIRST_USE
 from ..errors import (
     AUTHENTICATION_FAILED,
@@ -58,6 +58,7 @@ from ..errors import (
     PoolTimeout,
     TooManyRequests,
 )
+from ..parking import ParkingLot, ParkingSpot
 from ..policy import check_after, timed_out
 
 __all__ = ["PsycopgPoolAdapter", "refusal"]
@@ -150,11 +151,11 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
     SQLAlchemy's ``pool_use_lifo`` and HikariCP make the same choice.
 
     With no idle connection it takes one parked between its borrower's
-    statements (``release="transaction"``, :class:`~django_multipool.adapter.ParkingSpot`)
+    statements (``release="transaction"``, :class:`~django_multipool.parking.ParkingSpot`)
     before it queues the caller or grows.
     """
 
-    def __init__(self, *args: Any, parked: dict[Any, Any], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, parked: ParkingLot[Any], **kwargs: Any) -> None:
         # Shared with the adapter, which parks and retakes; taken from here
         # only under self._lock, where psycopg_pool decides who waits.
         self._parked = parked
@@ -179,7 +180,7 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
             conn = self._pool.pop()
             if len(self._pool) < self._nconns_min:
                 self._nconns_min = len(self._pool)
-        elif self._parked and (conn := take_longest_parked(self._parked)) is not None:
+        elif self._parked and (conn := self._parked.take_longest()) is not None:
             pass  # lent already, as psycopg_pool counts: nothing to update
         elif self.max_waiting and len(self._waiting) >= self.max_waiting:
             self._stats[self._REQUESTS_ERRORS] += 1
@@ -328,9 +329,9 @@ class PsycopgPoolAdapter(PoolAdapter):
         self._check_after = check_after(config)
         # release="transaction": connections parked between their borrower's
         # statements (see park()); psycopg_pool counts them as lent.
-        self._parked: dict[ParkingSpot, Any] = {}
+        self._parked: ParkingLot[Any] = ParkingLot()
         # reset="session" must run at every return: nothing parks then.
-        self._parks = config.reset == "rollback"
+        self.parks = config.reset == "rollback"
         self._pool: _LifoConnectionPool = _LifoConnectionPool(
             parked=self._parked,
             # Django sets autocommit on every checkout; psycopg_pool needs
@@ -360,7 +361,7 @@ class PsycopgPoolAdapter(PoolAdapter):
     def _close(self, timeout: float) -> None:
         # Closed first: nothing parks any more, and putconn() closes what it gets.
         self._pool.close(timeout=timeout)
-        while self._parked and (conn := take_longest_parked(self._parked)) is not None:
+        while self._parked and (conn := self._parked.take_longest()) is not None:
             self._putconn(conn)
 
     def _forget_after_fork(self) -> None:
@@ -416,45 +417,42 @@ class PsycopgPoolAdapter(PoolAdapter):
             self._roll_back(conn)
         self._putconn(conn)
 
-    def park(self, spot: ParkingSpot, conn: Any) -> None:
-        now = monotonic()
+    def _release(self, conn: Any) -> None:
+        # release()'s body, for park() when a connection cannot park.
+        conn._multipool_idle_since = monotonic()
+        if conn.pgconn.transaction_status:
+            self._roll_back(conn)
+        self._putconn(conn)
+
+    def _park(self, spot: ParkingSpot, conn: Any, now: float) -> bool:
         # Not IDLE (a transaction, or closed) or past max_lifetime: putconn()
         # has work to do.
-        if self._parks and not conn.pgconn.transaction_status and conn._expire_at > now:
-            if not self._ledger.end(conn, now):
-                return
-            pool = self._pool
-            with pool._lock:
-                # The lock psycopg_pool decides under who waits: once a client
-                # waits, nothing parks until putconn() served it.
-                parks = not pool._waiting and not pool._closed
-                if parks:
-                    conn._multipool_idle_since = now
-                    self._parked[spot] = conn
-            if parks:
-                spot.adapter = self
-                return
+        if conn.pgconn.transaction_status or conn._expire_at <= now:
+            return False
+        pool = self._pool
+        with pool._lock:
+            # The lock psycopg_pool decides under who waits: once a client
+            # waits, nothing parks until putconn() served it.
+            if pool._waiting or pool._closed:
+                return False
             conn._multipool_idle_since = now
-            self._putconn(conn)
-            return
-        self.release(conn)
+            self._parked[spot] = conn
+        return True
 
     def holds_transaction(self, conn: Any) -> bool:
         # In a transaction, or failed in one (until ROLLBACK); not UNKNOWN,
         # a broken connection, which the return path tests and replaces.
         return conn.pgconn.transaction_status in _OPEN_TRANSACTION
 
-    def retake(self, spot: ParkingSpot, owner: Any = None) -> Any | None:
+    def _retake(self, spot: ParkingSpot, now: float) -> Any | None:
         conn = self._parked.pop(spot, None)
         if conn is None:
             return None
         if self._pool._closed:
             self._putconn(conn)  # closes it
             return None
-        now = monotonic()
         if now - conn._multipool_idle_since >= self._check_after:
-            conn = self._validated(conn, now, self._timeout)
-        self._ledger.lend(conn, owner, now)
+            return self._validated(conn, now, self._timeout)
         return conn
 
     def release_parked(self, spot: ParkingSpot) -> None:

@@ -34,9 +34,10 @@ from django.utils.functional import cached_property
 
 from .._configure import compose_setup
 from .._janitor import defer
-from ..adapter import ConnectionSetup, ParkingSpot, PoolAdapter
+from ..adapter import ConnectionSetup, PoolAdapter
 from ..config import PoolConfig
 from ..errors import PoolClosed, SessionStateError
+from ..parking import ParkingSpot
 from .cursors import CountedCursor
 from .registry import registry, wrappers
 from .session_state import call_site, detector_for

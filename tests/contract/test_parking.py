@@ -267,3 +267,23 @@ def test_many_sessions_on_few_connections_never_share_one_at_a_time(
         spans.sort()
         for (_, ended, n), (started, _, m) in itertools.pairwise(spans):
             assert ended < started or n == m, "two threads used one session at once"
+
+
+def test_an_adapter_that_does_not_park_releases_at_every_statement(
+    session: Any, probe: Probe
+) -> None:
+    """Parking is one optional capability: turned off, the pool's return path serves."""
+    wrapper = session()
+    one(wrapper, "SELECT 1")
+    adapter = wrapper._released_to
+    adapter.parks = False
+    try:
+        one(wrapper, "SELECT 1")  # takes back what parked before; gives it back released
+        checkouts = adapter.stats().requests_num
+        ids = {one(wrapper, probe.backend_id_sql) for _ in range(5)}
+        assert len(ids) == 1  # max_size=1: the same server session, through the pool
+        assert adapter.parked == 0
+        assert adapter.stats().requests_num == checkouts + 5  # a checkout each
+        assert adapter.checked_out == 0
+    finally:
+        adapter.parks = True

@@ -40,7 +40,7 @@ def body_of(function: object) -> str:
 
 
 PARKED_BRANCH = (
-    "elif self._parked and (conn := take_longest_parked(self._parked)) is not None:\n    pass\n"
+    "elif self._parked and (conn := self._parked.take_longest()) is not None:\n    pass\n"
 )
 
 
