@@ -168,8 +168,8 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
         # uses the same attributes), with pop() where it has
         # popleft(): returned connections are appended on the right, so this
         # takes the newest, and shrinking (popleft) still closes the one unused
-        # longest. A copy, not super() around a rotate(): that cost 1,350
-        # instructions a checkout, 4 % of a cycle. One branch is ours: the
+        # longest. A copy, not super() around a rotate(), which showed in the
+        # checkout cycle's benchmark. One branch is ours: the
         # parked connections. tests/unit/test_psycopg_lifo.py fails if
         # psycopg_pool's version changes.
         if timeout is not None and timeout <= 0.0:

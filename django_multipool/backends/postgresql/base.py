@@ -77,7 +77,7 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
 
     def _set_autocommit(self, autocommit: bool) -> None:
         # psycopg's setter takes the connection's lock and runs a generator
-        # (~3 µs) even when nothing changes; connect() and release="transaction"'s
+        # even when nothing changes; connect() and release="transaction"'s
         # re-lease call this on every checkout. The flag is psycopg's own cache.
         if self.connection.autocommit is autocommit:
             return
