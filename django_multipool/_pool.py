@@ -8,10 +8,12 @@ driver imports:
   connections at the bottom of the stack age out and ``max_idle`` can shrink
   the pool); when none is idle it queues the caller (FIFO, up to
   ``max_waiting``) until ``timeout``, then raises :class:`PoolTimeout`.
-- New connections are opened by one background thread per pool, never by an
-  acquiring thread and never while the pool lock is held: a waiter takes
-  whichever comes first, a returned connection or a new one (HikariCP's
-  "prime directive", also psycopg_pool's design).
+- New connections are opened by the pool's background workers
+  (:data:`WORKERS` of them, so that a burst is met by attempts in parallel,
+  as psycopg_pool's workers do), never by an acquiring thread and never
+  while the pool lock is held: a waiter takes whichever comes first, a
+  returned connection or a new one (HikariCP's "prime directive", also
+  psycopg_pool's design).
 - The lock guards lists and counters only. Connect, close, ping and reset all
   run outside it, so one slow or dead server stalls nobody who does not need
   a new connection.
@@ -65,8 +67,14 @@ Conn = TypeVar("Conn")
 # Backoff between failed connection attempts while somebody needs one.
 _RETRY_FIRST = 0.5
 _RETRY_MAX = 10.0
-# The worker wakes at least this often, to retire idle connections on time.
+# A worker wakes at least this often, to retire idle connections on time.
 _MAX_NAP = 1.0
+
+#: Background workers per pool: how many connection attempts may run at
+#: once (psycopg_pool's default number of workers too). Connecting is mostly
+#: waiting on the network and the server's authentication, so a burst grows
+#: the pool that many times faster; more would mostly add threads.
+WORKERS = 3
 
 
 class Driver(Protocol[Conn]):
@@ -166,11 +174,12 @@ class Pool(Generic[Conn]):
         self._size = 0  # idle + in use + being opened
         self._closed = False
         self._opened = False
-        self._worker: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
         self._retry_at = 0.0
         self._retry_delay = _RETRY_FIRST
         self._last_connect_error: BaseException | None = None
         self._failed_attempts = 0  # since the last successful connect
+        self._failed_at = 0.0  # when the last attempt failed
         # The cause when the last attempt was refused (see Driver.refusal), and when.
         self._refusal: str | None = None
         self._refused_at = 0.0
@@ -202,15 +211,19 @@ class Pool(Generic[Conn]):
                 raise PoolClosed(f"pool {self.name!r} is closed")
             if not self._opened:
                 self._opened = True
-                self._worker = threading.Thread(
-                    target=self._work, name=f"multipool-{self.name}", daemon=True
-                )
-                self._worker.start()
+                self._workers = [
+                    threading.Thread(
+                        target=self._work, name=f"multipool-{self.name}-{n}", daemon=True
+                    )
+                    for n in range(1, WORKERS + 1)
+                ]
+                for worker in self._workers:
+                    worker.start()
         if wait:
             limit = self.config.timeout if timeout is None else timeout
             deadline = monotonic() + limit
-            # Polled, not signalled: the worker's condition has exactly one
-            # waiter (the worker), so that notify() always reaches it.
+            # Polled, not signalled: the workers' condition is theirs alone,
+            # so that notify() always reaches a worker.
             while self._size - self._opening < self.config.min_size:
                 if monotonic() >= deadline or self._closed:
                     raise timed_out(
@@ -240,21 +253,24 @@ class Pool(Generic[Conn]):
                 waiter.closed = True
                 waiter.event.set()
             self._worker_wakeup.notify_all()
-            worker = self._worker
+            workers = self._workers
         for slot in idle:
             self._close_conn(slot)
-        if worker is not None and worker is not threading.current_thread():
-            worker.join(timeout)
+        deadline = monotonic() + timeout
+        for worker in workers:
+            if worker is not threading.current_thread():
+                worker.join(max(0.0, deadline - monotonic()))
 
     def forget_after_fork(self) -> None:
         """In a forked child: drop every connection without talking to the server.
 
         The parent's lock may have been held by a thread that does not exist
-        here, so it is replaced; the worker thread did not survive the fork.
+        here, so it is replaced; the workers did not survive the fork.
         """
         self._lock = threading.Lock()
         self._worker_wakeup = threading.Condition(self._lock)
         self._closed = True
+        self._workers = []
         self._waiters = deque()
         lent = [slot.conn for slot in self._in_use.values()]
         for conn in [slot.conn for slot in self._idle] + lent:
@@ -545,6 +561,10 @@ class Pool(Generic[Conn]):
     def _should_open_locked(self, now: float) -> bool:
         if self._size >= self.config.max_size or now < self._next_attempt_at_locked():
             return False
+        if self._opening and self._failed_attempts:
+            # Attempts in parallel only while connecting works: a server that
+            # fails them gets one at a time, at the backoff's pace.
+            return False
         return self._size < self.config.min_size or len(self._waiters) > self._opening
 
     def _next_attempt_at_locked(self) -> float:
@@ -598,9 +618,15 @@ class Pool(Generic[Conn]):
                 self._last_connect_error = exc
                 self._failed_attempts += 1
                 now = monotonic()
-                delay = self._retry_delay * random.uniform(0.9, 1.1)
-                self._retry_at = now + delay
-                self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX)
+                if self._failed_at < started:
+                    delay = self._retry_delay * random.uniform(0.9, 1.1)
+                    self._retry_at = now + delay
+                    self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX)
+                else:
+                    # Another attempt made in parallel failed since this one
+                    # began: one backoff step for them all, not one each.
+                    delay = max(0.0, self._retry_at - now)
+                self._failed_at = now
                 self._refusal, self._refused_at = cause, now
                 if cause is not None:
                     self._fail_waiters_locked(started, (cause, exc))

@@ -7,14 +7,16 @@ server does. Behaviour against MariaDB is in tests/vendors/test_mysql_pool.py.
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 from time import monotonic
 from typing import Any
 
 import pytest
 
 from django_multipool import PoolConfig, PoolConfigError, PoolTimeout
-from django_multipool._pool import Pool
+from django_multipool._pool import WORKERS, Pool
 from django_multipool.adapters.mysql_connector import MySQLConnectorPoolAdapter
 
 from .stand_in_driver import NullDriver
@@ -70,10 +72,12 @@ class RecordingDriver(NullDriver):
     def __init__(self) -> None:
         self.opened = 0
         self.closed: list[int] = []
+        self._lock = threading.Lock()  # the pool's workers connect in parallel
 
     def connect(self) -> Conn:
-        self.opened += 1
-        return Conn(self.opened)
+        with self._lock:
+            self.opened += 1
+            return Conn(self.opened)
 
     def close(self, conn: Conn) -> None:
         self.closed.append(conn.n)
@@ -118,6 +122,71 @@ def test_waiters_are_served_in_arrival_order() -> None:
     second.join(5)
     assert served == ["first", "second"]
     pool.close()
+
+
+class SlowDriver(RecordingDriver):
+    """Connecting takes a while; records how many attempts overlapped, and when."""
+
+    def __init__(self, seconds: float, fail: bool = False) -> None:
+        super().__init__()
+        self.seconds, self.fail = seconds, fail
+        self.running = self.most_at_once = 0
+        self.attempts: list[tuple[float, float]] = []
+
+    def connect(self) -> Conn:
+        with self._lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        started = monotonic()
+        time.sleep(self.seconds)
+        with self._lock:
+            self.running -= 1
+            self.attempts.append((started, monotonic()))
+        if self.fail:
+            raise OSError("the server is busy")
+        return super().connect()
+
+
+def acquire_all(pool: Pool[Conn], clients: int) -> list[Any]:
+    results: list[Any] = []
+
+    def take() -> None:
+        try:
+            results.append(pool.acquire())
+        except PoolTimeout as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=take) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    return results
+
+
+def test_a_burst_is_met_by_connection_attempts_in_parallel() -> None:
+    driver = SlowDriver(0.1)
+    pool: Pool[Conn] = Pool(driver, PoolConfig(min_size=0, max_size=6, timeout=5), name="core")
+    pool.open()
+    conns = acquire_all(pool, 6)
+    assert all(isinstance(conn, Conn) for conn in conns)
+    assert driver.most_at_once == WORKERS  # not one after the other
+    assert pool.stats().pool_size == 6
+    pool.close()
+
+
+def test_a_failing_server_gets_one_attempt_at_a_time() -> None:
+    driver = SlowDriver(0.02, fail=True)
+    pool: Pool[Conn] = Pool(driver, PoolConfig(min_size=0, max_size=6, timeout=2.5), name="core")
+    pool.open()
+    results = acquire_all(pool, 6)
+    pool.close()
+    assert all(isinstance(result, PoolTimeout) for result in results)
+    first_failure = min(ended for _, ended in driver.attempts)
+    later = sorted(attempt for attempt in driver.attempts if attempt[0] >= first_failure)
+    assert len(later) >= 2  # the backoff retried
+    # After the first failure, an attempt starts only once the one before ended.
+    assert all(nxt[0] >= prev[1] for prev, nxt in itertools.pairwise(later))
 
 
 def test_open_wait_reports_the_connect_error() -> None:

@@ -128,7 +128,7 @@ def test_new_connections_are_opened_by_the_pool_not_the_caller(make_pool: Any) -
     pool._driver._setup = recording_setup
     conn = pool.acquire()
     pool.release(conn)
-    assert opened_in and all(name == f"multipool-{pool.name}" for name in opened_in)
+    assert opened_in and all(name.startswith(f"multipool-{pool.name}-") for name in opened_in)
     assert threading.current_thread().name not in opened_in
 
 
