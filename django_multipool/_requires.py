@@ -20,11 +20,13 @@ do when a release breaks one.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import inspect
 import re
-from collections.abc import Callable, Iterable
+import types
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,9 +56,10 @@ class Private:
     why: str
     #: For a function we override or call by position: its parameter names.
     params: tuple[str, ...] | None = None
-    #: Builds the object that carries the name, when an instance sets it
-    #: (``self._lock = ...`` in ``__init__``); its last part is looked up there.
-    probe: Callable[[], Any] | None = None
+    #: An attribute the owner's code sets and reads on its instances (or on
+    #: objects it handles, like connections): it must still name it. (No
+    #: instance is built: some set such attributes only when opened.)
+    instance: bool = False
 
     @property
     def name(self) -> str:
@@ -66,15 +69,17 @@ class Private:
         """None if the name is there in the expected shape; else what is wrong."""
         module_name, _, qualname = self.path.partition(":")
         parts = qualname.split(".")
+        owner_parts = parts[:-1] if self.instance else parts
         try:
-            if self.probe is not None:
-                target: Any = getattr(self.probe(), parts[-1])
-            else:
-                target = importlib.import_module(module_name)
-                for part in parts:
-                    target = getattr(target, part)
-        except Exception as exc:  # a probe may fail any way a constructor can
+            target: Any = importlib.import_module(module_name)
+            for part in owner_parts:
+                target = getattr(target, part)
+        except (ImportError, AttributeError) as exc:
             return f"it has no {self.path} ({type(exc).__name__}: {exc})"
+        if self.instance:
+            if parts[-1] not in names_in_code_of(target):
+                return f"its {'.'.join(owner_parts)} no longer uses {parts[-1]}"
+            return None
         if self.params is not None:
             try:
                 found = tuple(inspect.signature(target).parameters)
@@ -86,6 +91,35 @@ class Private:
                     f"not ({', '.join(self.params)})"
                 )
         return None
+
+
+@functools.cache
+def names_in_code_of(cls: type) -> frozenset[str]:
+    """Every attribute or global name the methods of ``cls`` and its bases use.
+
+    Read from the compiled code, so it works without source files.
+    """
+    found: set[str] = set()
+    for klass in cls.__mro__[:-1]:  # not object
+        for value in vars(klass).values():
+            for function in _functions_of(value):
+                codes = [function.__code__]
+                while codes:
+                    code = codes.pop()
+                    found.update(code.co_names)
+                    codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return frozenset(found)
+
+
+def _functions_of(value: Any) -> list[Any]:
+    if isinstance(value, staticmethod | classmethod):
+        value = value.__func__
+    if isinstance(value, property):
+        return [f for f in (value.fget, value.fset, value.fdel) if f is not None]
+    # Django's cached_property keeps the function as real_func, functools' as func.
+    value = getattr(value, "real_func", None) or getattr(value, "func", value)
+    value = inspect.unwrap(value) if callable(value) else value
+    return [value] if isinstance(value, types.FunctionType) else []
 
 
 def installed_version(package: str) -> str | None:

@@ -10,35 +10,9 @@ import; what the connector's Django backend provides is in
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._requires import Private, require
 
 __all__ = ["PRIVATES"]
-
-
-def _connection() -> Any:
-    from mysql.connector.connection import MySQLConnection
-
-    return MySQLConnection()  # without arguments it does not connect
-
-
-def _socket_wrapper() -> Any:
-    from mysql.connector.network import MySQLTCPSocket
-
-    return MySQLTCPSocket(host="localhost", port=3306)  # not connected
-
-
-def _broker() -> Any:
-    from mysql.connector.network import NetworkBrokerPlain
-
-    return NetworkBrokerPlain()
-
-
-def _cursor() -> Any:
-    from mysql.connector.cursor import MySQLCursor
-
-    return MySQLCursor()
 
 
 _NETWORK = "mysql.connector.network"
@@ -58,7 +32,7 @@ PRIVATES = (
     Private(
         f"{_NETWORK}:NetworkBrokerPlain._pktnr",
         "is the packet sequence number BufferedBroker takes over",
-        probe=_broker,
+        instance=True,
     ),
     Private(
         f"{_NETWORK}:_strioerror",
@@ -68,12 +42,12 @@ PRIVATES = (
     Private(
         f"{_NETWORK}:MySQLTCPSocket._netbroker",
         "is where _mysql_io installs BufferedBroker",
-        probe=_socket_wrapper,
+        instance=True,
     ),
     Private(
         f"{_NETWORK}:MySQLTCPSocket.sock",
         "is the socket the idle check polls and a forked child detaches",
-        probe=_socket_wrapper,
+        instance=True,
     ),
     Private(
         f"{_CONNECTION}._handle_server_status",
@@ -83,22 +57,22 @@ PRIVATES = (
     Private(
         f"{_CONNECTION}._socket",
         "is the socket wrapper the idle check, _mysql_io and fork handling reach",
-        probe=_connection,
+        instance=True,
     ),
     Private(
         f"{_CONNECTION}._autocommit",
         "is the connector's cached autocommit, which the reset and the backend read",
-        probe=_connection,
+        instance=True,
     ),
     Private(
         f"{_CONNECTION}._buffered",
         "picks the cursor class the backend builds without a COM_PING",
-        probe=_connection,
+        instance=True,
     ),
     Private(
         f"{_CONNECTION}._raw",
         "picks the cursor class the backend builds without a COM_PING",
-        probe=_connection,
+        instance=True,
     ),
     Private(
         f"{_CONNECTION}.handle_unread_result",
@@ -108,7 +82,7 @@ PRIVATES = (
     Private(
         "mysql.connector.cursor:MySQLCursor._connection",
         "is how the backend's cursor reaches the connection's converter",
-        probe=_cursor,
+        instance=True,
     ),
     Private(
         "mysql.connector.cursor:MySQLCursor._process_params",

@@ -6,28 +6,9 @@ release without one of them fails here (:func:`~django_multipool._requires.requi
 
 from __future__ import annotations
 
-import functools
-from types import SimpleNamespace
-from typing import Any
-
-import psycopg_pool
-
 from .._requires import Private, require
 
 __all__ = ["PRIVATES"]
-
-
-@functools.cache
-def _unopened_pool() -> Any:
-    # No connection, no thread: open=False only builds the bookkeeping.
-    return psycopg_pool.ConnectionPool(open=False, min_size=0, max_size=1)
-
-
-def _stamped_connection() -> Any:
-    # What psycopg_pool does to each connection it opens, done to a stand-in.
-    conn = SimpleNamespace()
-    _unopened_pool()._set_connection_expiry_date(conn)
-    return conn
 
 
 _POOL = "psycopg_pool.pool:ConnectionPool"
@@ -65,7 +46,7 @@ PRIVATES = (
     Private(f"{_POOL}._REQUESTS_ERRORS", "is the stats key the LIFO copy counts into"),
     Private(f"{_POOL}._CONNECTIONS_ERRORS", "is the stats key a failed setup counts into"),
     *(
-        Private(f"{_POOL}.{name}", why, probe=_unopened_pool)
+        Private(f"{_POOL}.{name}", why, instance=True)
         for name, why in (
             ("_lock", "is the lock under which park() decides, as psycopg_pool decides who waits"),
             ("_waiting", "is the queue park() and PoolTimeout's message read"),
@@ -76,9 +57,9 @@ PRIVATES = (
         )
     ),
     Private(
-        "psycopg_pool.pool:<connection>._expire_at",
-        "park() reads to leave an expired connection to putconn()",
-        probe=_stamped_connection,
+        f"{_POOL}._expire_at",
+        "is the expiry psycopg_pool stamps on each connection, which park() reads",
+        instance=True,
     ),
     Private(
         "psycopg_pool.pool:MaintenanceTask.__init__",

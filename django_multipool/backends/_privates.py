@@ -58,6 +58,27 @@ PRIVATES = (
         ("self", "test_database_name", "verbosity"),
     ),
     Private("django.db.backends.base.base:NO_DB_ALIAS", "is the alias that never pools"),
+    *(
+        Private(f"{_WRAPPER}.{name}", why, instance=True)
+        for name, why in (
+            (
+                "in_atomic_block",
+                "keeps a connection held inside atomic(); a forked child resets it",
+            ),
+            ("savepoint_ids", "is transaction state a forked child resets"),
+            ("atomic_blocks", "is transaction state a forked child resets"),
+            ("needs_rollback", "is transaction state a forked child resets"),
+            ("run_on_commit", "is transaction state a forked child resets"),
+            ("errors_occurred", "sends a maybe broken connection through the return path"),
+            ("health_check_done", "is reset when a session ends, as Django does"),
+        )
+    ),
+    Private(
+        "django.db.utils:DatabaseErrorWrapper.__exit__",
+        "the MySQL and Oracle backends override to raise OperationalError for a lost session",
+        ("self", "exc_type", "exc_value", "traceback"),
+    ),
+    Private("django.utils.asyncio:async_unsafe", "guards close() as Django guards its own"),
 )
 
 require("django_multipool.backends", "django", PRIVATES)

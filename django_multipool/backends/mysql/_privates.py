@@ -38,6 +38,11 @@ CONNECTOR_PRIVATES = (
         ("self", "autocommit"),
     ),
     Private(
+        f"{_CONNECTOR}.base:DatabaseWrapper._use_pure",
+        "is what the connector's operations convert values for; pooled is always pure",
+        instance=True,
+    ),
+    Private(
         f"{_CONNECTOR}.base:CursorWrapper._adapt_execute_args",
         "adapts positional parameters before the backend interpolates them",
         ("args",),
