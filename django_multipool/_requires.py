@@ -130,7 +130,10 @@ def installed_version(package: str) -> str | None:
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
-    """The release numbers of ``version``: "3.3.0rc1" -> (3, 3, 0), below 3.3.0's final."""
+    """The release numbers of ``version``, pre-release and local parts dropped.
+
+    "3.4.0rc1" is (3, 4, 0): outside a range that ends below 3.4, as it should be.
+    """
     match = re.match(r"\d+(?:\.\d+)*", version)
     return tuple(int(n) for n in match.group().split(".")) if match else ()
 

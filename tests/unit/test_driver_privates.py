@@ -256,6 +256,25 @@ def test_manage_py_check_reports_it(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "not installed" not in error.msg
 
 
+def test_djangos_backend_loader_chains_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("mysql.connector")
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db.utils import load_backend
+
+    module_copy(monkeypatch, "mysql.connector.network", _strioerror=None)
+    forget(
+        monkeypatch,
+        (
+            "django_multipool.adapters._mysql",
+            "django_multipool.adapters.mysql",
+            "django_multipool.backends.mysql",
+        ),
+    )
+    with pytest.raises(ImproperlyConfigured) as raised:
+        load_backend("django_multipool.backends.mysql")
+    assert isinstance(raised.value.__cause__, DriverIncompatible)
+
+
 # -- names only a driver's own code shows the use of ---------------------------------
 
 
