@@ -23,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from ._redact import redact, secrets_of
+from ._requires import DriverIncompatible
 from .config import PoolConfig
 from .errors import PoolConfigError
 from .status import ENGINE_PREFIX
@@ -158,6 +159,9 @@ def _check_backend_imports(where: str, engine: str) -> list[CheckMessage]:
     vendor = engine.removeprefix(ENGINE_PREFIX)
     try:
         import_module(f"{engine}.base")
+    except DriverIncompatible as exc:
+        message = f"ENGINE {engine!r} cannot be used: {exc}"
+        hint = "Install the tested driver version the message names, or upgrade django-multipool."
     except ImportError as exc:
         missing = exc.name or ""
         if missing == engine or missing.startswith(engine + "."):

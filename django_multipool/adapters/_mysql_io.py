@@ -27,6 +27,9 @@ own broker.
 
 from __future__ import annotations
 
+# First: a mysql-connector release without a name used here fails with the fix.
+from . import _mysql_privates  # noqa: F401  # isort: skip
+
 import socket
 import ssl
 from typing import Any

@@ -29,6 +29,9 @@ docs/vendors/mysql.md has the whole table of what delegates and why.
 
 from __future__ import annotations
 
+# First: a mysql-connector release without a name used here fails with the fix.
+from . import _mysql_privates  # noqa: F401  # isort: skip
+
 import contextlib
 import functools
 import math

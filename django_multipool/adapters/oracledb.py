@@ -40,6 +40,9 @@ what it lacks or means differently:
 
 from __future__ import annotations
 
+# First: a python-oracledb release without a name used here fails with the fix.
+from . import _oracledb_privates  # noqa: F401  # isort: skip
+
 import contextlib
 import inspect
 import logging

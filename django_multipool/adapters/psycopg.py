@@ -30,6 +30,9 @@ adds the rest:
 
 from __future__ import annotations
 
+# First: a psycopg_pool release without a name used here fails with the fix.
+from . import _psycopg_privates  # noqa: F401  # isort: skip
+
 import functools
 import logging
 import math

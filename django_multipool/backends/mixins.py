@@ -23,6 +23,9 @@ What differs from Django's built-in pools, on purpose:
 
 from __future__ import annotations
 
+# First: a Django release without a name used here fails with the fix.
+from . import _privates  # noqa: F401  # isort: skip
+
 import logging
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar

@@ -21,6 +21,10 @@ query costs one (the connector's ``cursor()`` adds a COM_PING; ours does not).
 
 from __future__ import annotations
 
+# First: a Django or mysql-connector release without a name used here fails
+# with the fix.
+from . import _privates  # noqa: F401  # isort: skip
+
 import inspect
 import re
 import uuid

@@ -14,6 +14,9 @@ taken over by :class:`PooledDatabaseWrapperMixin`. What else differs:
 
 from __future__ import annotations
 
+# First: a Django release without a name used here fails with the fix.
+from . import _privates  # noqa: F401  # isort: skip
+
 from typing import Any
 
 import oracledb

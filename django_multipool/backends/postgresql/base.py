@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# First: a Django release without a name used here fails with the fix.
+from . import _privates  # noqa: F401  # isort: skip
+
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
