@@ -560,10 +560,9 @@ class PsycopgPoolAdapter(PoolAdapter):
     def _waiting_now(self) -> int:
         # psycopg_pool's requests_waiting also counts clients that timed out
         # (they leave its queue only when a connection is next handed over).
-        try:
-            return sum(1 for w in list(self._pool._waiting) if w.conn is None and w.error is None)
-        except AttributeError:  # psycopg_pool changed its internals: approximate
-            return int(self._pool.get_stats().get("requests_waiting", 0))
+        # _waiting and WaitingClient's fields are checked at import
+        # (adapters/_psycopg_privates.py).
+        return sum(1 for w in list(self._pool._waiting) if w.conn is None and w.error is None)
 
     # -- psycopg_pool callbacks ------------------------------------------------------
 
