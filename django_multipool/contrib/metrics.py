@@ -67,6 +67,8 @@ class Metric:
     otel_attributes: Mapping[str, str] = dataclasses.field(default_factory=dict)
     #: Factor from the source's unit to ``unit`` (PoolStats counts ms; we export s).
     scale: float = 1.0
+    #: What the docs add to ``description`` (too long for a metric's help text).
+    details: str = ""
 
     def read(self, stats: PoolStats, adapter: PoolAdapter) -> float:
         if self.source == CHECKED_OUT:
@@ -117,12 +119,17 @@ METRICS: Final[tuple[Metric, ...]] = (
         "Connections open or being opened (idle, lent out and connecting).",
         prometheus="django_multipool_pool_size",
         otel="django_multipool.pool.size",
+        details="The conventions' connection count has no state for a connection being opened.",
     ),
     Metric(
         "pool_available",
         "gauge",
         "{connection}",
         "Idle connections ready to be lent.",
+        details=(
+            'With release="transaction", including those parked between a session\'s '
+            "statements (docs/release-modes.md)."
+        ),
         prometheus="django_multipool_pool_available",
         otel="db.client.connection.count",
         otel_attributes={OTEL_STATE: "idle"},
@@ -132,6 +139,10 @@ METRICS: Final[tuple[Metric, ...]] = (
         "gauge",
         "{connection}",
         "Connections lent out now.",
+        details=(
+            "The adapter's own count, exact while connections are being opened "
+            "(PoolStats.in_use, size - available, counts those too)."
+        ),
         prometheus="django_multipool_pool_in_use",
         otel="db.client.connection.count",
         otel_attributes={OTEL_STATE: "used"},
@@ -149,6 +160,7 @@ METRICS: Final[tuple[Metric, ...]] = (
         "counter",
         "{request}",
         "Requests for a connection (checkouts).",
+        details="A statement that takes back its parked connection is not one.",
         prometheus="django_multipool_requests",
         otel="django_multipool.requests",
     ),
@@ -174,6 +186,11 @@ METRICS: Final[tuple[Metric, ...]] = (
         "counter",
         "{timeout}",
         "Requests that timed out (PoolTimeout) or were refused (TooManyRequests).",
+        details=(
+            "Besides timeouts, which the conventions count, this counts refusals: at once "
+            "when max_waiting others wait (only with max_waiting set), and after a wait "
+            "while the server refused every new connection (ConnectRefused)."
+        ),
         prometheus="django_multipool_requests_errors",
         otel="db.client.connection.timeouts",
     ),
@@ -222,7 +239,8 @@ METRICS: Final[tuple[Metric, ...]] = (
         "leaks_reclaimed",
         "counter",
         "{connection}",
-        "Connections taken back from borrowers whose thread had ended.",
+        "Connections taken back (and closed) from borrowers garbage-collected while "
+        "holding them, or whose thread had ended (with leak_timeout set).",
         prometheus="django_multipool_leaks_reclaimed",
         otel="django_multipool.leaks.reclaimed",
     ),

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from ..probes import probe_class
-from ..servers import find_server, required_vendors
+from ..servers import find_server, required_vendors, selected_vendors
 
 ROOT = Path(__file__).resolve().parents[2]
 #: (alias, vendor, OPTIONS["pool"]) of the site.
@@ -34,6 +34,8 @@ ALIASES = (
 def site_databases() -> dict[str, Any]:
     databases = {}
     for alias, vendor, pool in ALIASES:
+        if vendor not in selected_vendors():  # MULTIPOOL_VENDORS leaves it out
+            continue
         server, why = find_server(vendor)
         if server is None:
             if vendor in required_vendors():
