@@ -38,7 +38,7 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 def _install(session: nox.Session, django: str, *groups: str) -> None:
     session.install(
         "-e",
-        ".[all,prometheus]",
+        ".[all,prometheus,otel,debug-toolbar]",
         f"django~={django}.0",
         *nox.project.dependency_groups(PYPROJECT, *groups),
     )

@@ -91,8 +91,9 @@ def test_scrape_serves_each_pools_stats(
     assert metrics["django_multipool_requests_errors_total"] == 0
     assert metrics["django_multipool_connections_total"] == stats.connections_num >= 1
     assert metrics["django_multipool_requests_waiting"] == 0
-    for name, kind, _, _ in prometheus.METRICS:
-        assert (name + "_total" if kind == "counter" else name) in metrics
+    for metric in prometheus.METRICS:
+        assert metric.prometheus_exported_name in metrics
+        assert metrics[metric.prometheus_exported_name] == metric.read(stats, pool)
     assert SECRET not in text and "password" not in text.lower()
 
     wrapper.close()

@@ -11,6 +11,13 @@ changes:
 They are two directives, not one, because a heading generated inside a
 directive becomes a section of the page: anything else the directive
 returned would follow the last section instead of preceding the first.
+
+Three more render the table of ``django_multipool.contrib.metrics`` (see
+``metrics_reference.py``), which both exporters read:
+
+- ``{pool-metrics}``: every metric, its Prometheus and OpenTelemetry names;
+- ``{pool-metrics-not-exported}``: the conventions' metrics left out, and why;
+- ``{pool-stats}``: PoolStats' keys, each with the metrics that export it.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, ClassVar
 
+import metrics_reference
 import pool_reference
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -65,7 +73,43 @@ class PoolOptions(_PoolConfigDirective):
         return pool_reference.render_sections(config_class, self.options.get("heading", "###"))
 
 
+class _MetricsDirective(SphinxDirective):
+    has_content = False
+    render: ClassVar[Any]
+
+    def run(self) -> list[nodes.Node]:
+        from django_multipool.contrib import metrics
+
+        self.env.note_dependency(inspect.getfile(metrics))
+        container = nodes.container()
+        source = self.get_source_info()[0]
+        lines = StringList(type(self).render().splitlines(), source=source)
+        self.state.nested_parse(lines, 0, container)
+        return container.children
+
+
+class PoolMetrics(_MetricsDirective):
+    """Every exported metric: Prometheus and OpenTelemetry names, kind, unit, meaning."""
+
+    render = staticmethod(metrics_reference.render_metrics)
+
+
+class PoolMetricsNotExported(_MetricsDirective):
+    """The semantic conventions' pool metrics not exported, each with the reason."""
+
+    render = staticmethod(metrics_reference.render_not_exported)
+
+
+class PoolStatsTable(_MetricsDirective):
+    """PoolStats' keys, with the metrics that export each."""
+
+    render = staticmethod(metrics_reference.render_stats)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("pool-options-summary", PoolOptionsSummary)
     app.add_directive("pool-options", PoolOptions)
+    app.add_directive("pool-metrics", PoolMetrics)
+    app.add_directive("pool-metrics-not-exported", PoolMetricsNotExported)
+    app.add_directive("pool-stats", PoolStatsTable)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

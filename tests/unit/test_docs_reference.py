@@ -2,8 +2,8 @@
 
 docs/_ext/pool_reference.py reads each field's ``#:`` comment, type, default
 and ``metadata["unit"]`` / ``metadata["edge"]``. These tests fail when an
-option lacks any of them, so a new key cannot ship undocumented, and when the
-statistics table of docs/configuration.md no longer lists PoolStats' fields.
+option lacks any of them, so a new key cannot ship undocumented. The
+statistics table is generated too: tests/unit/test_metrics_table.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from types import ModuleType
 
 import pytest
 
-from django_multipool import PoolConfig, PoolStats
+from django_multipool import PoolConfig
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -95,11 +95,3 @@ def test_a_field_without_documentation_is_reported(reference: ModuleType, tmp_pa
         "bare: no metadata['unit']",
         "bare: no metadata['edge']",
     ]
-
-
-def test_statistics_table_lists_every_poolstats_field() -> None:
-    page = (DOCS / "configuration.md").read_text()
-    table = page.split("## Statistics", 1)[1]
-    documented = set(re.findall(r"^\| `(\w+)`(?:, `(\w+)`)?", table, re.MULTILINE))
-    names = {name for pair in documented for name in pair if name}
-    assert names == {field.name for field in dataclasses.fields(PoolStats)}
