@@ -267,12 +267,16 @@ def verdict(run: Run, warmup: float) -> tuple[bool, list[str], dict[str, dict[st
         start, middle, end = values[0], values[len(values) // 2], values[-1]
         rate = slope_per_minute(points)
         unit = MIB if series.memory else 1
+
+        def scaled(value: float, unit: int = unit) -> float:
+            return round(value / unit, 1) if unit != 1 else value
+
         figures[series.name + (" (MiB)" if series.memory else "")] = {
-            "start": round(start / unit, 1),
-            "middle": round(middle / unit, 1),
-            "end": round(end / unit, 1),
-            "first_third": round(first / unit, 1),
-            "last_third": round(last / unit, 1),
+            "start": scaled(start),
+            "middle": scaled(middle),
+            "end": scaled(end),
+            "first_third": scaled(first),
+            "last_third": scaled(last),
             "trend_per_min": round(rate / unit, 4),
             "flat": ok,
         }
