@@ -25,12 +25,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a file: tests/ and demo/ from the project
-    sys.path.append(str(ROOT))
+from tests.probes import Probe, probe_class
+from tests.servers import Server, find_server, required_vendors
 
-from tests.probes import Probe, probe_class  # noqa: E402
-from tests.servers import Server, find_server, required_vendors  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 RESULTS = ROOT / "bench" / "results"
 #: The database the micro-benchmarks use, created if missing.

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))
-
-from bench._bootstrap import RESULTS, SCHEMA  # noqa: E402
-from bench.storm import report as storm_report  # noqa: E402
+from bench._bootstrap import RESULTS, ROOT, SCHEMA
+from bench.storm import report as storm_report
 
 #: Per bench: title, what it measures, the command, and per chart the cases
 #: and the metric to draw (with its axis label), in page order.
