@@ -8,7 +8,8 @@ For each vendor, best of ``--rounds`` interleaved rounds:
 1. the pool cycle: our backend's pool (``connections[alias].pool``: acquire +
    release) against the driver's own pool with the same sizes (psycopg_pool's
    getconn + putconn; mysql-connector's get_connection + close, with its
-   default session reset and without);
+   default session reset and without); ours also with ``check=False`` and with
+   ``leak_timeout`` (which records each checkout's stack);
 2. the Django cycle ``ensure_connection(); close()``: ours against Django's
    pooled PostgreSQL backend, and a new connection per cycle for scale;
 3. server round trips per cycle, counted outside django-multipool (libpq's
@@ -42,6 +43,8 @@ def databases(vendor: str, server: Server) -> dict[str, dict[str, Any]]:
     found = {
         "ours": bench.entry(server, dict(SIZES)),
         "ours_no_check": bench.entry(server, {**SIZES, "check": False}),
+        # leak_timeout records each checkout's stack: what that costs.
+        "ours_leak_timeout": bench.entry(server, {**SIZES, "leak_timeout": 60}),
         # One connection each, so a counter on it sees every checkout.
         "ours_single": bench.entry(server, {"min_size": 1, "max_size": 1}),
         "ours_check_always": bench.entry(server, {"min_size": 1, "max_size": 1, "check": True}),
@@ -256,6 +259,7 @@ def measure(vendor: str, server: Server, args: argparse.Namespace) -> bench.Reco
     pool_contenders: dict[str, Cycle] = {
         "ours": pool_cycle(ours.pool),
         "ours, check=False": pool_cycle(wrapper(vendor, "ours_no_check").pool),
+        "ours, leak_timeout=60": pool_cycle(wrapper(vendor, "ours_leak_timeout").pool),
     }
     closers: list[Callable[[], None]] = []
     mysql_driver_pools: dict[str, Any] = {}
@@ -276,7 +280,10 @@ def measure(vendor: str, server: Server, args: argparse.Namespace) -> bench.Reco
         rounds, {name: bench.timed(cycle, n) for name, cycle in pool_contenders.items()}
     )
 
-    django_contenders = {"ours": django_cycle(ours)}
+    django_contenders = {
+        "ours": django_cycle(ours),
+        "ours, leak_timeout=60": django_cycle(wrapper(vendor, "ours_leak_timeout")),
+    }
     if vendor == "postgresql":
         django_contenders["Django's pool"] = django_cycle(wrapper(vendor, "django_pool"))
     for cycle in django_contenders.values():
