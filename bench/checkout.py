@@ -1,226 +1,75 @@
-"""What one checkout + return costs, against the alternatives, in the same run.
+"""What one checkout + return costs, against each vendor's alternatives, in the same run.
 
-    python bench/checkout.py [--rounds 7] [--iterations 20000] [--profile]
+    python -m bench.checkout [--vendor postgresql,mysql] [--rounds 7] [--iterations 20000]
+                             [--quick]
 
-Prints, best of ``--rounds`` (rounds interleave the contenders so drift hits
-them alike):
+For each vendor, best of ``--rounds`` interleaved rounds:
 
-1. the adapter cycle ``pool.acquire(); pool.release(conn)`` of our backend's
-   pool (built by the backend itself: ``connections[alias].pool``) against raw
-   ``psycopg_pool.ConnectionPool.getconn(); putconn(conn)`` with the same
-   sizes, timeout and lifetimes, in microseconds and as a ratio (target <= 1.2);
-2. the Django cycle ``connection.ensure_connection(); connection.close()`` on
-   our backend against Django's own pooled PostgreSQL backend, and a
-   connection per cycle without a pool for scale;
-3. server round trips per checkout, counted by libpq's own protocol trace of
-   the pooled connection (not by anything django-multipool reports), with
-   controls that must show 1 per cycle so a 0 cannot come from a blind trace.
+1. the pool cycle: our backend's pool (``connections[alias].pool``: acquire +
+   release) against the driver's own pool with the same sizes (psycopg_pool's
+   getconn + putconn; mysql-connector's get_connection + close, with its
+   default session reset and without); ours also with ``check=False`` and with
+   ``leak_timeout`` (which records each checkout's stack);
+2. the Django cycle ``ensure_connection(); close()``: ours against Django's
+   pooled PostgreSQL backend, and a new connection per cycle for scale;
+3. server round trips per cycle, counted outside django-multipool (libpq's
+   protocol trace; MariaDB's session counters; commands written to
+   mysql-connector's socket), with controls that must show 1 per cycle so a
+   0 cannot come from a blind counter.
 
-Needs PostgreSQL: MULTIPOOL_POSTGRESQL_DSN (default
-postgresql://postgres@127.0.0.1:5432/postgres). Uses the database
-``multipool_bench``, created if missing.
+Writes bench/results/checkout-<vendor>.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
-import gc
 import os
-import pstats
-import sys
 import tempfile
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import django
-import psycopg
-import psycopg_pool
-from django.conf import settings
-from psycopg import pq
+from bench import _bootstrap as bench
+from tests.servers import Server
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from demo.env import DemoEnv
-
-DATABASE = "multipool_bench"
-# The pool's defaults that matter for a single-threaded cycle; the raw pool
-# gets the same ones. Our default check=60 (validate after 60 s idle) has no
-# psycopg_pool equivalent and costs no round trip, so raw runs with check=None.
+Cycle = Callable[[], Any]
 SIZES = {"min_size": 1, "max_size": 10}
-RAW_EXTRA = {"timeout": 30.0, "max_lifetime": 1800.0, "max_idle": 600.0}
-
-Cycle = Callable[[], None]
-
-
-def server_kwargs(database: str | None = None) -> dict[str, Any]:
-    """psycopg.connect() arguments for ``database`` on MULTIPOOL_POSTGRESQL_DSN's server."""
-    return dict(DemoEnv.from_environ().connect_kwargs(database))
+ROUND_TRIP_CYCLES = 1000
+#: The backend's ENGINE for each vendor's own (Django's or the driver's) contender.
+THEIR_ENGINE = {"postgresql": "django.db.backends.postgresql", "mysql": "mysql.connector.django"}
 
 
-def ensure_database() -> None:
-    with psycopg.connect(**server_kwargs(), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone():
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
-
-
-def database_entry(engine: str, pool: Any) -> dict[str, Any]:
-    s = server_kwargs(DATABASE)
-    options = {} if pool is None else {"pool": pool}
-    return {
-        "ENGINE": engine,
-        "NAME": s["dbname"],
-        "USER": s["user"],
-        "PASSWORD": s["password"],
-        "HOST": s["host"],
-        "PORT": s["port"],
-        "CONN_MAX_AGE": 0,
-        "OPTIONS": options,
+def databases(vendor: str, server: Server) -> dict[str, dict[str, Any]]:
+    theirs = {"ENGINE": THEIR_ENGINE[vendor]}
+    found = {
+        "ours": bench.entry(server, dict(SIZES)),
+        "ours_no_check": bench.entry(server, {**SIZES, "check": False}),
+        # leak_timeout records each checkout's stack: what that costs.
+        "ours_leak_timeout": bench.entry(server, {**SIZES, "leak_timeout": 60}),
+        # One connection each, so a counter on it sees every checkout.
+        "ours_single": bench.entry(server, {"min_size": 1, "max_size": 1}),
+        "ours_check_always": bench.entry(server, {"min_size": 1, "max_size": 1, "check": True}),
+        "no_pool": bench.entry(server, **theirs),
     }
+    if vendor == "postgresql":
+        found["django_pool"] = bench.entry(server, dict(SIZES), **theirs)
+        found["django_pool_single"] = bench.entry(server, {"min_size": 1, "max_size": 1}, **theirs)
+    else:
+        found["no_pool"]["OPTIONS"] = {"use_pure": True}
+    return {f"{vendor}_{alias}": settings for alias, settings in found.items()}
 
 
-def configure_django() -> None:
-    ours = "django_multipool.backends.postgresql"
-    django_pg = "django.db.backends.postgresql"
-    settings.configure(
-        DATABASES={
-            "default": database_entry(ours, True),
-            "ours": database_entry(ours, dict(SIZES)),
-            "ours_no_check": database_entry(ours, {**SIZES, "check": False}),
-            # One connection each, so tracing it sees every checkout.
-            "ours_single": database_entry(ours, {"max_size": 1}),
-            "ours_check_always": database_entry(ours, {"max_size": 1, "check": True}),
-            "django_pool": database_entry(django_pg, dict(SIZES)),
-            "django_pool_single": database_entry(django_pg, {"min_size": 1, "max_size": 1}),
-            "django_no_pool": database_entry(django_pg, None),
-        },
-        INSTALLED_APPS=["django_multipool"],
-        USE_TZ=True,
-        TIME_ZONE="UTC",
-    )
-    django.setup()
-
-
-def raw_pool() -> psycopg_pool.ConnectionPool[Any]:
-    # What our adapter hands psycopg_pool: autocommit connections, no callbacks.
-    pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
-        kwargs={**server_kwargs(DATABASE), "autocommit": True},
-        open=False,
-        **SIZES,
-        **RAW_EXTRA,
-    )
-    pool.open(wait=True)
-    return pool
-
-
-# -- timing ------------------------------------------------------------------------
-
-
-def per_cycle_us(cycle: Cycle, iterations: int) -> float:
-    started = time.perf_counter_ns()
-    for _ in range(iterations):
-        cycle()
-    return (time.perf_counter_ns() - started) / iterations / 1000
-
-
-def best_of(contenders: dict[str, tuple[Cycle, int]], rounds: int) -> dict[str, float]:
-    """Best µs per cycle of each contender; rounds interleave the contenders."""
-    best = {name: float("inf") for name in contenders}
-    for cycle, _ in contenders.values():  # warm up: open pools, fill caches
-        for _ in range(200):
-            cycle()
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # as timeit does: a collection in one round is noise, not cost
-    try:
-        for _ in range(rounds):
-            for name, (cycle, iterations) in contenders.items():
-                best[name] = min(best[name], per_cycle_us(cycle, iterations))
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return best
-
-
-def adapter_cycle(pool: Any) -> Cycle:
-    acquire, release = pool.acquire, pool.release
-
-    def cycle() -> None:
-        release(acquire())
-
-    return cycle
-
-
-def raw_cycle(pool: psycopg_pool.ConnectionPool[Any]) -> Cycle:
-    getconn, putconn = pool.getconn, pool.putconn
-
-    def cycle() -> None:
-        putconn(getconn())
-
-    return cycle
-
-
-def django_cycle(alias: str) -> Cycle:
+def wrapper(vendor: str, alias: str) -> Any:
     from django.db import connections
 
-    connection = connections[alias]
-
-    def cycle() -> None:
-        connection.ensure_connection()
-        connection.close()
-
-    return cycle
+    return connections[f"{vendor}_{alias}"]
 
 
-# -- round trips -------------------------------------------------------------------
+def pool_cycle(pool: Any, sql: str | None = None) -> Cycle:
+    """acquire + release; returns the connection it used (the round-trip counts check it)."""
 
-
-def traced_messages(conn: psycopg.Connection[Any], work: Cycle) -> list[str]:
-    """libpq's trace of every protocol message ``conn`` exchanged during ``work``."""
-    with tempfile.TemporaryFile() as log:
-        # libpq fdopen()s the descriptor and never closes it: give it its own.
-        fd = os.dup(log.fileno())
-        conn.pgconn.trace(fd)
-        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            work()
-        finally:
-            conn.pgconn.untrace()  # flushes libpq's buffer
-        log.seek(0)
-        return log.read().decode(errors="replace").splitlines()
-
-
-def round_trips(lines: list[str]) -> int:
-    # A round trip ends each frontend batch: a simple Query or an extended-
-    # protocol Sync. Both directions are in the trace; count requests.
-    return sum(
-        1 for line in lines if line.startswith("F") and ("\tQuery\t" in line or "\tSync" in line)
-    )
-
-
-def count_round_trips(label: str, cycle: Callable[[], Any], cycles: int) -> tuple[str, float, int]:
-    """Round trips per ``cycle``, which returns the connection it used.
-
-    Each contender has a single-connection pool, so tracing the connection the
-    first cycle returns sees every later checkout; we verify that it did.
-    """
-    conn = cycle()
-    used: set[int] = set()
-
-    def work() -> None:
-        for _ in range(cycles):
-            used.add(id(cycle()))
-
-    lines = traced_messages(conn, work)
-    if used != {id(conn)}:
-        raise RuntimeError(f"{label}: cycles used {len(used)} connections; the trace saw one")
-    return label, round_trips(lines) / cycles, len(lines)
-
-
-def pool_cycle(pool: Any, sql: str | None = None) -> Callable[[], Any]:
     def cycle() -> Any:
         conn = pool.acquire()
-        if sql:
+        if sql:  # psycopg's Connection.execute: the PostgreSQL control
             conn.execute(sql)
         pool.release(conn)
         return conn
@@ -228,123 +77,277 @@ def pool_cycle(pool: Any, sql: str | None = None) -> Callable[[], Any]:
     return cycle
 
 
-def wrapper_cycle(alias: str) -> Callable[[], Any]:
-    from django.db import connections
-
-    wrapper = connections[alias]
-
+def django_cycle(connection: Any) -> Cycle:
     def cycle() -> Any:
-        wrapper.ensure_connection()
-        conn = wrapper.connection
-        wrapper.close()
+        connection.ensure_connection()
+        conn = connection.connection
+        connection.close()
         return conn
 
     return cycle
 
 
-def round_trip_report(cycles: int = 1000) -> list[tuple[str, float, int]]:
-    from django.db import connections
+# -- PostgreSQL ----------------------------------------------------------------
 
-    single = connections["ours_single"].pool
-    always = connections["ours_check_always"].pool
-    return [
-        count_round_trips("ours: acquire + release (defaults)", pool_cycle(single), cycles),
-        count_round_trips(
-            "ours: ensure_connection + close (defaults)", wrapper_cycle("ours_single"), cycles
+
+def postgresql_raw_pool(server: Server) -> tuple[str, Cycle, Callable[[], None]]:
+    import psycopg_pool
+
+    # What our adapter hands psycopg_pool: autocommit connections, no callbacks;
+    # our check=60 has no psycopg_pool equivalent and costs no round trip.
+    raw: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
+        kwargs={
+            "host": server.host,
+            "port": server.port,
+            "user": server.user,
+            "password": server.password,
+            "dbname": bench.DATABASE,
+            "autocommit": True,
+        },
+        open=False,
+        timeout=30.0,
+        max_lifetime=1800.0,
+        max_idle=600.0,
+        **SIZES,
+    )
+    raw.open(wait=True)
+    getconn, putconn = raw.getconn, raw.putconn
+    return "psycopg_pool getconn + putconn", lambda: putconn(getconn()), raw.close
+
+
+def traced_round_trips(label: str, cycle: Cycle) -> float:
+    """Round trips per cycle in libpq's trace of the one connection the cycles use."""
+    from psycopg import pq
+
+    conn = cycle()
+    used: set[int] = set()
+    with tempfile.TemporaryFile() as log:
+        # libpq fdopen()s the descriptor and never closes it: give it its own.
+        conn.pgconn.trace(os.dup(log.fileno()))
+        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            for _ in range(ROUND_TRIP_CYCLES):
+                used.add(id(cycle()))
+        finally:
+            conn.pgconn.untrace()  # flushes libpq's buffer
+        log.seek(0)
+        lines = log.read().decode(errors="replace").splitlines()
+    if used != {id(conn)}:
+        raise RuntimeError(f"{label}: the cycles used {len(used)} connections; the trace saw one")
+    # A round trip ends each frontend batch: a simple Query or an extended-protocol Sync.
+    requests = [ln for ln in lines if ln.startswith("F") and ("\tQuery\t" in ln or "\tSync" in ln)]
+    return len(requests) / ROUND_TRIP_CYCLES
+
+
+def postgresql_round_trips() -> dict[tuple[str, str], float]:
+    single = wrapper("postgresql", "ours_single").pool
+    always = wrapper("postgresql", "ours_check_always").pool
+    cases = {
+        ("ours", "pool cycle"): pool_cycle(single),
+        ("ours", "Django cycle"): django_cycle(wrapper("postgresql", "ours_single")),
+        ("Django's pool", "Django cycle"): django_cycle(
+            wrapper("postgresql", "django_pool_single")
         ),
-        count_round_trips(
-            "Django's pool: ensure_connection + close",
-            wrapper_cycle("django_pool_single"),
-            cycles,
+        ("control: ours + SELECT 1", "pool cycle"): pool_cycle(single, "SELECT 1"),
+        ("control: ours, check=True", "pool cycle"): pool_cycle(always),
+    }
+    return {key: traced_round_trips(" ".join(key), cycle) for key, cycle in cases.items()}
+
+
+# -- MySQL -----------------------------------------------------------------------
+
+
+def mysql_connect_kwargs(server: Server) -> dict[str, Any]:
+    return {
+        "host": server.host,
+        "port": server.port or 3306,
+        "user": server.user,
+        "password": server.password,
+        "database": bench.DATABASE,
+        "use_pure": True,
+        "autocommit": True,
+    }
+
+
+def mysql_pools(server: Server) -> dict[str, Any]:
+    from mysql.connector.pooling import MySQLConnectionPool
+
+    kwargs = mysql_connect_kwargs(server)
+    return {
+        "mysql-connector pool": MySQLConnectionPool(pool_size=10, **kwargs),
+        "mysql-connector pool, reset off": MySQLConnectionPool(
+            pool_size=10, pool_reset_session=False, **kwargs
         ),
-        count_round_trips(
-            "control: acquire + SELECT 1 + release", pool_cycle(single, "SELECT 1"), cycles
-        ),
-        count_round_trips("control: acquire + release, check=True", pool_cycle(always), cycles),
-    ]
+    }
 
 
-# -- profile -------------------------------------------------------------------------
+def session_commands(conn: Any) -> int:
+    conn.cmd_query(
+        "SHOW SESSION STATUS WHERE Variable_name IN ('Questions', 'Com_admin_commands')"
+    )
+    return sum(int(value) for _, value in conn.get_rows()[0])
 
 
-def profile(cycle: Cycle, iterations: int, label: str) -> None:
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(iterations):
+def counted_round_trips(pool: Any, cycle: Cycle | None = None) -> float:
+    """Per cycle, counted by the server (COM_PING included) on the pool's only connection."""
+    cycle = cycle or pool_cycle(pool)
+    cycle()  # a first Django checkout asks the server its version, once per wrapper
+    conn = pool.acquire()
+    first = session_commands(conn)
+    reading = session_commands(conn) - first
+    pool.release(conn)
+    for _ in range(ROUND_TRIP_CYCLES):
         cycle()
-    profiler.disable()
-    print(f"\nprofile of {label} ({iterations:,} cycles), by own time:")
-    pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+    conn = pool.acquire()
+    last = session_commands(conn)
+    pool.release(conn)
+    # The last acquire is counted too: the check=True control shows (n + 1) / n.
+    return (last - first - 2 * reading) / ROUND_TRIP_CYCLES
 
 
-# -- main ------------------------------------------------------------------------------
+def written_commands(pool: Any) -> float:
+    """Per cycle, commands written to the socket of mysql-connector's pooled connection.
+
+    Its COM_RESET_CONNECTION resets the server's session counters, so these
+    are counted on the client; each command waits for its reply.
+    """
+    cnx = pool.get_connection()
+    sock = cnx._cnx._socket
+    cnx.close()
+    others = [pool.get_connection() for _ in range(pool.pool_size - 1)]  # one in play
+    send, sent = sock.send, 0
+
+    def counting_send(*args: Any, **kwargs: Any) -> Any:
+        nonlocal sent
+        sent += 1
+        return send(*args, **kwargs)
+
+    sock.send = counting_send
+    try:
+        for _ in range(ROUND_TRIP_CYCLES):
+            pool.get_connection().close()
+    finally:
+        sock.send = send
+        for other in others:
+            other.close()
+    return sent / ROUND_TRIP_CYCLES
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--iterations", type=int, default=20_000, help="per adapter round")
-    parser.add_argument("--profile", action="store_true", help="cProfile ours and raw")
-    args = parser.parse_args()
+def mysql_round_trips(pools: dict[str, Any]) -> dict[tuple[str, str], float]:
+    single = wrapper("mysql", "ours_single")
+    found = {
+        ("ours", "pool cycle"): counted_round_trips(single.pool),
+        ("ours", "Django cycle"): counted_round_trips(single.pool, django_cycle(single)),
+        ("control: ours, check=True", "pool cycle"): counted_round_trips(
+            wrapper("mysql", "ours_check_always").pool
+        ),
+    }
+    for name, pool in pools.items():
+        found[(name, "pool cycle")] = written_commands(pool)
+    return found
 
-    ensure_database()
-    configure_django()
-    from django.db import connections
 
-    print(
-        f"django {django.get_version()}, psycopg {psycopg.__version__}, "
-        f"psycopg_pool {psycopg_pool.__version__}, libpq {pq.version()}; "
-        f"best of {args.rounds} rounds"
+# -- running ---------------------------------------------------------------------------
+
+
+def measure(vendor: str, server: Server, args: argparse.Namespace) -> bench.Recorder:
+    n, rounds = args.iterations, args.rounds
+    recorder = bench.Recorder(
+        "checkout", server, {"rounds": rounds, "iterations": n, "pool": SIZES}, args.quick
+    )
+    ours = wrapper(vendor, "ours")
+    pool_contenders: dict[str, Cycle] = {
+        "ours": pool_cycle(ours.pool),
+        "ours, check=False": pool_cycle(wrapper(vendor, "ours_no_check").pool),
+        "ours, leak_timeout=60": pool_cycle(wrapper(vendor, "ours_leak_timeout").pool),
+    }
+    closers: list[Callable[[], None]] = []
+    mysql_driver_pools: dict[str, Any] = {}
+    if vendor == "postgresql":
+        label, cycle, close = postgresql_raw_pool(server)
+        pool_contenders[label] = cycle
+        closers.append(close)
+        baseline = label
+    else:
+        mysql_driver_pools = mysql_pools(server)
+        for label, driver_pool in mysql_driver_pools.items():
+            pool_contenders[label] = lambda p=driver_pool: p.get_connection().close()
+        baseline = "mysql-connector pool"
+    for cycle in pool_contenders.values():  # warm up: open pools, fill caches
+        for _ in range(200):
+            cycle()
+    pool_us = bench.best_of(
+        rounds, {name: bench.timed(cycle, n) for name, cycle in pool_contenders.items()}
     )
 
-    raw = raw_pool()
-    ours = connections["ours"].pool
-    ours_no_check = connections["ours_no_check"].pool
-    n = args.iterations
-    adapter = best_of(
-        {
-            "raw psycopg_pool getconn + putconn": (raw_cycle(raw), n),
-            "ours acquire + release (defaults: check=60)": (adapter_cycle(ours), n),
-            "ours acquire + release (check=False)": (adapter_cycle(ours_no_check), n),
-        },
-        args.rounds,
-    )
-    raw_us = adapter["raw psycopg_pool getconn + putconn"]
-    print(f"\n1. checkout + return, {n:,} cycles per round")
-    for name, us in adapter.items():
-        print(f"   {name:<46} {us:7.2f} µs   {us / raw_us:5.2f}x raw")
-
+    django_contenders = {
+        "ours": django_cycle(ours),
+        "ours, leak_timeout=60": django_cycle(wrapper(vendor, "ours_leak_timeout")),
+    }
+    if vendor == "postgresql":
+        django_contenders["Django's pool"] = django_cycle(wrapper(vendor, "django_pool"))
+    for cycle in django_contenders.values():
+        for _ in range(50):
+            cycle()
     m = max(1, n // 4)
-    django_level = best_of(
-        {
-            "ours (django_multipool.backends.postgresql)": (django_cycle("ours"), m),
-            "Django's pool (django.db.backends.postgresql)": (django_cycle("django_pool"), m),
-        },
-        args.rounds,
+    django_us = bench.best_of(
+        rounds, {name: bench.timed(cycle, m) for name, cycle in django_contenders.items()}
     )
-    no_pool = best_of({"no pool": (django_cycle("django_no_pool"), 100)}, 3)["no pool"]
-    builtin_us = django_level["Django's pool (django.db.backends.postgresql)"]
-    print(f"\n2. connection.ensure_connection() + connection.close(), {m:,} cycles per round")
-    for name, us in django_level.items():
-        print(f"   {name:<46} {us:7.2f} µs   {us / builtin_us:5.2f}x Django's pool")
-    print(f"   {'no pool: a new connection per cycle':<46} {no_pool:7.0f} µs")
+    no_pool = django_cycle(wrapper(vendor, "no_pool"))
+    django_us["no pool: a new connection per cycle"] = bench.best_of(
+        max(1, rounds // 2), {"no pool": bench.timed(no_pool, max(20, n // 200))}
+    )["no pool"]
 
-    print("\n3. server round trips per cycle (libpq trace, 1,000 cycles)")
-    for label, per_cycle, messages in round_trip_report():
-        print(f"   {label:<46} {per_cycle:5.2f}   ({messages:,} protocol messages)")
+    if vendor == "postgresql":
+        trips = postgresql_round_trips()
+    else:
+        trips = mysql_round_trips(mysql_driver_pools)
 
-    if args.profile:
-        profile(adapter_cycle(ours), n, "ours acquire + release")
-        profile(raw_cycle(raw), n, "raw getconn + putconn")
-        profile(django_cycle("ours"), m, "ours ensure_connection + close")
+    print(f"\n{vendor}: checkout + return, best of {rounds} rounds")
+    for name, us in pool_us.items():
+        ratio = us / pool_us[baseline]
+        recorder.add(name, "pool cycle", us_per_cycle=round(us, 3), ratio=round(ratio, 3))
+        print(f"  pool cycle    {name:<40} {us:9.2f} µs  {ratio:5.2f}x {baseline}")
+    reference = django_us.get("Django's pool")
+    for name, us in django_us.items():
+        ratio = round(us / reference, 3) if reference else None
+        recorder.add(name, "Django cycle", us_per_cycle=round(us, 3), ratio=ratio)
+        print(f"  Django cycle  {name:<40} {us:9.2f} µs")
+    for (name, case), per_cycle in trips.items():
+        recorder.add(name, case, round_trips_per_cycle=round(per_cycle, 3))
+        print(f"  round trips   {name + ' (' + case + ')':<40} {per_cycle:9.2f} per cycle")
+    recorder.notes.append(
+        f"ratio: to {baseline} (pool cycle)"
+        + (", to Django's pool (Django cycle)" if reference else "")
+    )
+    for close in closers:
+        close()
+    return recorder
 
-    raw.close()
-    for connection in connections.all():
-        connection.close()
-    from django_multipool.backends.registry import registry
 
-    registry.close_all()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    bench.add_common_arguments(parser)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--iterations", type=int, default=20_000, help="per pool-cycle round")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.iterations = 2, 2000
+    found = bench.servers(bench.vendors(parser, args.vendor))
+    for server in found.values():
+        bench.probe(server).ensure_database(bench.DATABASE)
+    bench.configure(
+        {
+            alias: settings
+            for vendor, server in found.items()
+            for alias, settings in databases(vendor, server).items()
+        }
+    )
+    for vendor, server in found.items():
+        measure(vendor, server, args).write(not args.no_json)
+    bench.close_all()
+    return 0 if found else 2
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -2,7 +2,7 @@
 
 Vendor-neutral: the count is any callable, e.g. the server sessions on one
 database (``demo.database.ConnectionSampler`` for PostgreSQL's
-``pg_stat_activity``; ``bench/mysql_view.py`` for MariaDB's processlist).
+``pg_stat_activity``; ``bench/storm/db.py`` for either vendor).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -105,6 +106,54 @@ def test_concurrent_first_queries_build_one_pool(make_wrapper: Any) -> None:
         t.join(30)
     assert errors == []
     assert len(seen) == 8 and len({id(p) for p in seen}) == 1
+
+
+def test_request_threads_on_one_alias_share_its_cap_and_all_get_served(
+    make_alias: Any, probe: Probe
+) -> None:
+    # What a threaded WSGI server does: every request thread uses its own
+    # thread-local connections[alias], closed at the request's end, and all
+    # of them borrow from the process's one pool.
+    from django.db import connections
+
+    alias = make_alias("request_threads", TEST_DATABASE, min_size=0, max_size=5, timeout=30)
+    threads, requests = 50, 20
+    served = [0] * threads
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads + 1)
+    done = threading.Event()
+    peak = 0
+
+    def request_thread(n: int) -> None:
+        connection = connections[alias]
+        try:
+            start.wait()
+            for _ in range(requests):
+                server_database(connection)
+                time.sleep(0.002)  # the rest of the request, connection still held
+                connection.close()  # request_finished
+                served[n] += 1
+        except BaseException as exc:  # pragma: no cover - the assertion reports it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=request_thread, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    start.wait()
+    while not done.is_set():
+        peak = max(peak, probe.count_connections())
+        if not any(worker.is_alive() for worker in workers):
+            done.set()
+    for worker in workers:
+        worker.join(60)
+    assert errors == []
+    assert served == [requests] * threads
+    assert 1 <= peak <= 5
+    pool = connections[alias].pool
+    assert pool.checked_out == 0
+    assert pool.stats().requests_num >= threads * requests
 
 
 def test_conn_max_age_with_a_pool_is_refused_at_the_first_query(make_wrapper: Any) -> None:

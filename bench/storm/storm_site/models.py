@@ -2,7 +2,7 @@ from django.db import models
 
 
 class Row(models.Model):
-    """``storm_row``, created and filled by run.py (no migrations to run per configuration)."""
+    """``storm_row``, created and filled by bench/storm/db.py (no migrations to run)."""
 
     value = models.IntegerField()
 

@@ -18,7 +18,7 @@ TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 DATABASES = {"default": _database}
 # Server errors (pool timeouts, "too many connections") reach uvicorn's log,
-# which run.py summarises per configuration.
+# which the bench summarises per configuration.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -10,7 +10,7 @@ from .models import Row
 
 #: What an outbound HTTP call would cost view (b).
 UPSTREAM_SECONDS = 0.2
-#: run.py fills storm_row with ids 1..ROWS.
+#: bench/storm/db.py fills storm_row with ids 1..ROWS.
 ROWS = 100
 
 

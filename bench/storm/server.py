@@ -48,8 +48,8 @@ def stack_missing(stack: str) -> str | None:
 class StormServer(UvicornServer):
     def __init__(self, database: dict[str, Any], stack: str = "standard") -> None:
         env = child_env("storm_site.settings", STORM_DATABASE=json.dumps(database))
-        # storm_site lives beside this file; a PYTHONPATH given to run.py (say, a
-        # snapshot of django_multipool) goes before the project, as in run.py.
+        # storm_site lives beside this file; a PYTHONPATH given to the bench (say,
+        # a snapshot of django_multipool) goes before the project.
         env["PYTHONPATH"] = os.pathsep.join(
             filter(None, [str(HERE), os.environ.get("PYTHONPATH"), str(PROJECT_ROOT)])
         )

@@ -1,43 +1,35 @@
-"""Soak (issue 6, guarantee 10): the storm load for 10 minutes; do sessions and memory stay flat?
+"""The storm's soak (issue 6): one configuration for minutes; do sessions and memory stay flat?
 
-For each vendor: the storm bench's database and site (bench/storm/), served by
-a fresh ``uvicorn --workers 1`` with one configuration (default: ours,
-``release="transaction"``), under ``--clients`` concurrent clients cycling
-views (a) and (b) for ``--duration`` seconds. The load runs in segments of
-``--segment`` seconds (one storm ``run_load`` each, so throughput and errors
-are seen over time). Meanwhile, every ``--interval`` seconds, a thread with a
-plain admin connection of its own records:
+``python -m bench.storm --soak SECONDS``: for each vendor, the storm's
+database and site served by a fresh ``uvicorn --workers 1`` with one
+configuration (default: ours, ``release="transaction"``), under ``--clients``
+concurrent clients cycling ``--views`` (default a,b). The load runs in
+segments of ``--segment`` seconds (one ``run_load`` each, so throughput and
+errors are seen over time). Every ``--interval`` seconds a thread with its
+own admin connection records:
 
 - **conns**: the server's sessions on the storm database (its own excluded);
-- **app RSS**: resident memory of the uvicorn process (Python, Django, the
-  pool), with its thread and file-descriptor counts;
-- **DB RSS**: PostgreSQL: the backend processes serving the storm database,
-  summed; MariaDB: the ``mariadbd`` process. Read from ``/proc``, so only for
-  a server on this machine. For PostgreSQL also the private part (``RssAnon``):
-  a backend's RSS also counts the shared buffers it has touched.
+- **app RSS**: resident memory of the uvicorn process, its threads and fds;
+- **DB RSS**: PostgreSQL: the backends serving the storm database, summed,
+  and their private part (``RssAnon``: a backend's RSS also counts the shared
+  buffers it touched); MariaDB: the ``mariadbd`` process. Read from
+  ``/proc``, so only for a server on this machine.
 
 A second thread counts the sessions every 50 ms for the peak.
 
-**Flat** means, after ``--warmup`` seconds: the median of the last third of
-the samples is at most the median of the first third plus a tolerance
+**Flat** means, after ``--soak-warmup`` seconds: the median of the last third
+of the samples is at most the median of the first third plus a tolerance
 (sessions: +1; memory: 5 % + 2 MiB; the app's threads and fds, which follow
-the requests in flight: 10 % + 2), the peak of sessions never exceeds the
-pool's ``max_size``, and no request failed. The run prints
-the series once a minute, start/middle/end figures and a verdict per vendor,
-and exits 1 if any vendor was not flat. It is not part of CI.
-
-    python bench/soak.py                          # 10 min per vendor, both vendors
-    python bench/soak.py --duration 120 --warmup 20 --vendor mariadb
+the requests in flight: 10 % + 2), the session peak never exceeds the pool's
+``max_size``, and no request failed. Exit status 1 if a vendor is not flat.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -45,15 +37,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE / "storm"))
-if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))
+from bench import _bootstrap as bench
+from tests.servers import Server
 
-import storm_db  # noqa: E402
-from storm_load import run_load  # noqa: E402
-from storm_server import StormServer  # noqa: E402
+from . import db
+from .load import run_load
+from .server import StormServer
 
 VIEWS = {"a": "/a/", "b": "/b/"}
 MIB = 1024 * 1024
@@ -104,13 +93,9 @@ def summed(pids: list[int]) -> tuple[int | None, int | None]:
 def pg_backends(conn: Any) -> list[int]:
     rows = conn.execute(
         "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-        [storm_db.DATABASE],
+        [db.DATABASE],
     ).fetchall()
     return [int(row[0]) for row in rows]
-
-
-def mariadb_sessions(conn: Any) -> int:
-    return storm_db.my_count(conn)
 
 
 def mariadb_pid(conn: Any) -> int | None:
@@ -163,14 +148,13 @@ class Run:
 class Recorder:
     """Samples every ``interval`` seconds on a thread, with its own admin connection."""
 
-    def __init__(self, vendor: str, app_pid: int, interval: float, run: Run) -> None:
-        self.vendor, self.app_pid, self.interval, self.run = vendor, app_pid, interval, run
+    def __init__(self, server: Server, app_pid: int, interval: float, run: Run) -> None:
+        self.vendor, self.app_pid, self.interval, self.run = run.vendor, app_pid, interval, run
         self.started = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="soak-recorder", daemon=True)
-        connect, _ = storm_db.SAMPLING[vendor]
-        self._conn = connect()
-        self._db_pid = mariadb_pid(self._conn) if vendor == "mariadb" else None
+        self._conn = db.admin(server)
+        self._db_pid = mariadb_pid(self._conn) if self.vendor == "mysql" else None
         self.failure: BaseException | None = None
 
     def start(self) -> None:
@@ -187,7 +171,7 @@ class Recorder:
             conns = len(backends)
             db_rss, db_anon = summed(backends)
         else:
-            conns = mariadb_sessions(self._conn)
+            conns = db.count_sessions(self._conn)
             db_rss = proc_status(self._db_pid).get("VmRSS") if self._db_pid else None
             db_anon = None
         app = proc_status(self.app_pid)
@@ -220,7 +204,7 @@ class Series:
     name: str
     read: Callable[[Sample], int | None]
     tolerance: tuple[float, int]
-    vendors: tuple[str, ...] = ("postgresql", "mariadb")
+    vendors: tuple[str, ...] = ("postgresql", "mysql")
 
     @property
     def memory(self) -> bool:
@@ -259,12 +243,14 @@ def show(value: float | None, memory: bool) -> str:
     return f"{value / MIB:.1f} MiB" if memory else f"{value:g}"
 
 
-def verdict(run: Run, warmup: float) -> tuple[bool, list[str]]:
+def verdict(run: Run, warmup: float) -> tuple[bool, list[str], dict[str, dict[str, float | bool]]]:
+    """Whether ``run`` stayed flat, the lines saying why, and each series' figures."""
     lines: list[str] = []
+    figures: dict[str, dict[str, float | bool]] = {}
     flat = True
     measured = [s for s in run.samples if s.t >= warmup]
     if len(measured) < 6:
-        return False, [f"only {len(measured)} samples after the warm-up: nothing to judge"]
+        return False, [f"only {len(measured)} samples after the warm-up: nothing to judge"], {}
     for series in SERIES:
         if run.vendor not in series.vendors:
             continue
@@ -280,6 +266,20 @@ def verdict(run: Run, warmup: float) -> tuple[bool, list[str]]:
         flat &= ok
         start, middle, end = values[0], values[len(values) // 2], values[-1]
         rate = slope_per_minute(points)
+        unit = MIB if series.memory else 1
+
+        def scaled(value: float, unit: int = unit) -> float:
+            return round(value / unit, 1) if unit != 1 else value
+
+        figures[series.name + (" (MiB)" if series.memory else "")] = {
+            "start": scaled(start),
+            "middle": scaled(middle),
+            "end": scaled(end),
+            "first_third": scaled(first),
+            "last_third": scaled(last),
+            "trend_per_min": round(rate / unit, 4),
+            "flat": ok,
+        }
         lines.append(
             f"  {series.name:<12} start {show(start, series.memory):>10}  middle "
             f"{show(middle, series.memory):>10}  end {show(end, series.memory):>10} | "
@@ -302,39 +302,46 @@ def verdict(run: Run, warmup: float) -> tuple[bool, list[str]]:
         f"  requests: {served:,} served ({served / seconds if seconds else 0:.0f}/s), "
         f"{failed} failed" + (f"; server errors: {run.server_errors}" if run.server_errors else "")
     )
-    return flat, lines
+    figures["requests"] = {
+        "served": served,
+        "failed": failed,
+        "req_per_s": round(served / seconds, 1) if seconds else 0.0,
+    }
+    return flat, lines, figures
 
 
 # -- running ---------------------------------------------------------------------------
 
 
-def soak(vendor: str, args: argparse.Namespace) -> Run:
-    config = next(c for c in storm_db.CONFIGURATIONS if c.key == args.config)
+def soak(server: Server, args: argparse.Namespace) -> Run:
+    vendor = server.vendor.name
+    config = db.BY_KEY[args.configs[0]]
     if vendor not in config.vendors:
         raise SystemExit(f"{config.key} does not run on {vendor}")
     if reason := config.unavailable():
         raise SystemExit(f"{config.key}: {reason}")
-    storm_db.SETUP[vendor]()
-    storm_db.wait_for_no_connections(vendor)
-    database = config.database(vendor, None)
+    if config.needs_pgbouncer:
+        raise SystemExit("--soak runs the configurations that need no PgBouncer")
+    db.setup(server)
+    db.wait_for_no_sessions(server)
+    database = config.database(server, None)
     pool = database["OPTIONS"].get("pool") or {}
-    run = Run(vendor, config.label, args.clients, pool.get("max_size", storm_db.POOL_SIZE))
+    run = Run(vendor, config.label, args.clients, pool.get("max_size", db.POOL_SIZE))
     paths = [VIEWS[v] for v in args.views]
-    with StormServer(database) as server:
-        assert server.process is not None
-        recorder = Recorder(vendor, server.process.pid, args.interval, run)
-        connect, count = storm_db.SAMPLING[vendor]
-        peak = storm_db.Sampler(connect, count)
+    with StormServer(database, args.stack) as site:
+        assert site.process is not None
+        recorder = Recorder(server, site.process.pid, args.interval, run)
+        peak = db.SessionSampler(server)
         recorder.start()
         peak.start()
         started = time.monotonic()
         last_minute = -1
         try:
-            while (elapsed := time.monotonic() - started) < args.duration:
-                seconds = min(args.segment, args.duration - elapsed)
+            while (elapsed := time.monotonic() - started) < args.soak:
+                seconds = min(args.segment, args.soak - elapsed)
                 load = asyncio.run(
                     run_load(
-                        server.url,
+                        site.url,
                         paths,
                         clients=args.clients,
                         duration=seconds,
@@ -365,57 +372,56 @@ def soak(vendor: str, args: argparse.Namespace) -> Run:
         if recorder.failure is not None:
             raise RuntimeError(f"the recorder died: {recorder.failure!r}")
         run.peak_conns = peak.peak
-        run.server_errors = dict(server.server_errors().most_common(3))
+        run.server_errors = dict(site.server_errors().most_common(3))
     return run
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    keys = [c.key for c in storm_db.CONFIGURATIONS]
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--vendor", default="postgresql,mariadb", help="postgresql,mariadb")
-    parser.add_argument("--duration", type=float, default=600, help="seconds per vendor (600)")
-    parser.add_argument("--warmup", type=float, default=60, help="seconds not judged (60)")
-    parser.add_argument("--interval", type=float, default=5, help="seconds between samples (5)")
-    parser.add_argument("--segment", type=float, default=30, help="seconds per load run (30)")
-    parser.add_argument("--clients", type=int, default=100, help="concurrent clients (100)")
-    parser.add_argument("--views", default="a,b", help="views the clients cycle (a,b)")
-    parser.add_argument("--config", default="ours-transaction", help=", ".join(keys))
-    parser.add_argument("--json", type=Path, help="write every sample to this file")
-    args = parser.parse_args(argv)
-    args.vendor = args.vendor.split(",")
-    args.views = args.views.split(",")
-    if set(args.vendor) - set(storm_db.SETUP) or set(args.views) - set(VIEWS):
-        parser.error("--vendor: postgresql,mariadb; --views: a,b")
-    if args.config not in keys:
-        parser.error(f"--config: one of {', '.join(keys)}")
-    if not 1 <= args.clients <= 200 or args.warmup >= args.duration:
-        parser.error("1-200 clients, and a warm-up shorter than the duration")
-    return args
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("soak (--soak SECONDS)")
+    group.add_argument("--soak", type=float, metavar="SECONDS", help="soak for this long")
+    group.add_argument("--soak-warmup", type=float, default=60, help="seconds not judged (60)")
+    group.add_argument("--interval", type=float, default=5, help="seconds between samples (5)")
+    group.add_argument("--segment", type=float, default=30, help="seconds per load run (30)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.quick:
+        args.soak, args.soak_warmup, args.interval, args.segment = 60, 15, 2, 15
+        args.clients = min(args.clients, 50)
+    if len(args.configs) != 1:
+        parser.error("--soak runs one configuration: --configs KEY")
+    if set(args.views) - set(VIEWS):
+        parser.error("--soak: --views a,b")
+    if args.soak_warmup >= args.soak:
+        parser.error("--soak-warmup must be shorter than --soak")
+
+
+def main(found: dict[str, Server], args: argparse.Namespace) -> int:
     print(
-        f"soak: {args.config}, {args.clients} clients on views {','.join(args.views)}, "
-        f"{args.duration:g} s per vendor (first {args.warmup:g} s not judged), "
+        f"soak: {args.configs[0]}, {args.clients} clients on views {','.join(args.views)}, "
+        f"{args.soak:g} s per vendor (first {args.soak_warmup:g} s not judged), "
         f"a sample every {args.interval:g} s; load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     all_flat = True
-    runs = []
-    for vendor in args.vendor:
-        run = soak(vendor, args)
-        runs.append(run)
-        flat, lines = verdict(run, args.warmup)
+    for vendor, server in found.items():
+        recorder = bench.Recorder(
+            "soak",
+            server,
+            {
+                k: getattr(args, k)
+                for k in ("configs", "views", "clients", "soak", "soak_warmup", "interval")
+            },
+            args.quick,
+        )
+        run = soak(server, args)
+        flat, lines, figures = verdict(run, args.soak_warmup)
         all_flat &= flat
         print(f"\n{vendor}: {'FLAT' if flat else 'NOT FLAT'}")
         print("\n".join(lines), flush=True)
-    print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
-    if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in runs], indent=1))
-        print(f"wrote {args.json}")
+        for series, metrics in figures.items():
+            recorder.add(run.config, series, **metrics)
+        recorder.add(run.config, "verdict", flat=flat, peak_conns=run.peak_conns)
+        recorder.data = asdict(run)
+        recorder.write(not args.no_json)
     return 0 if all_flat else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

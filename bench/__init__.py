@@ -1,0 +1,1 @@
+"""The benchmark suite: ``python -m bench.<entry point>``; see bench/README.md."""

@@ -1,0 +1,1 @@
+"""The connection-storm benchmark and its soak: ``python -m bench.storm``."""

@@ -1,0 +1,173 @@
+"""Connection storm (issue 4): every way of pooling Django's connections, side by side.
+
+    python -m bench.storm [--vendor postgresql,mysql] [--views a,b] [--configs ...]
+                          [--clients 200] [--duration 8] [--warmup 2] [--quick]
+    python -m bench.storm --soak 600 [--vendor ...] [--configs ours-transaction]
+
+For each vendor, configuration and view: a fresh ``uvicorn --workers 1`` on
+127.0.0.1 serving ``storm_site``; ``--clients`` concurrent clients for a
+warm-up, then ``--duration`` seconds of measured load while a thread samples
+the server's sessions on the storm database. Prints a table and issue 4's
+target ratios and writes bench/results/storm-<vendor>.json. ``--soak``
+instead runs one configuration for that many seconds and judges whether
+sessions and memory stay flat (bench/storm/soak.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench import _bootstrap as bench
+from tests.servers import Server
+
+from . import db, report, soak
+from .load import run_load
+from .server import STACKS, StormServer, stack_missing
+
+VIEWS = {"a": "/a/", "b": "/b/", "c": "/c/"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    keys = list(db.BY_KEY)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    bench.add_common_arguments(parser)
+    parser.add_argument(
+        "--views",
+        default="a,b",
+        help="a (sync, 1 query), b (async, 0.2 s), c (sync, 20 queries; not by default)",
+    )
+    parser.add_argument("--configs", default=None, help=f"{','.join(keys)} (default: all)")
+    parser.add_argument("--duration", type=float, default=8.0, help="measured seconds (8)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds (2)")
+    parser.add_argument("--clients", type=int, default=200, help="concurrent clients (200)")
+    parser.add_argument(
+        "--max-requests", type=int, default=100_000, help="per run, at most (100000)"
+    )
+    parser.add_argument(
+        "--stack",
+        choices=sorted(STACKS),
+        default="standard",
+        help="uvicorn's loop and HTTP parser: standard (uvloop, httptools; default) "
+        "or pure (asyncio, h11)",
+    )
+    soak.add_arguments(parser)
+    args = parser.parse_args(argv)
+    if reason := stack_missing(args.stack):
+        parser.error(reason)
+    args.vendor = bench.vendors(parser, args.vendor)
+    args.views = args.views.split(",")
+    default_configs = "ours-transaction" if args.soak else ",".join(keys)
+    args.configs = (args.configs or default_configs).split(",")
+    if args.quick and not args.soak:
+        args.duration, args.warmup = 3.0, 1.0
+    for name, chosen, allowed in [
+        ("--views", args.views, VIEWS),
+        ("--configs", args.configs, keys),
+    ]:
+        if unknown := set(chosen) - set(allowed):
+            parser.error(f"{name}: unknown {', '.join(sorted(unknown))}")
+    if not 1 <= args.clients <= 200 or not 0 <= args.warmup <= 60:
+        parser.error("keep it bounded: 1-200 clients, at most 60 s of warm-up")
+    if not args.soak and not 0 < args.duration <= 60:
+        parser.error("at most 60 s per run (--soak for longer)")
+    if args.soak:
+        soak.check_arguments(parser, args)
+    return args
+
+
+def measure(
+    server: Server, config: db.Configuration, view: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """One configuration and view under load: its result row."""
+    row: dict[str, Any] = {"contender": config.label, "case": f"({view})", "metrics": {}}
+    vendor = server.vendor.name
+    if vendor not in config.vendors:
+        row["note"] = "PostgreSQL only"
+        return row
+    if reason := config.unavailable():
+        row["note"] = reason
+        return row
+    if left := db.wait_for_no_sessions(server):
+        print(f"    note: {left} sessions of the previous run still open", file=sys.stderr)
+    bouncer = db.PgBouncer(server) if config.needs_pgbouncer else None
+    try:
+        if bouncer is not None:
+            bouncer.start()
+        database = config.database(server, bouncer.port if bouncer else None)
+        with StormServer(database, args.stack) as site:
+
+            def load(seconds: float) -> Any:
+                return asyncio.run(
+                    run_load(
+                        site.url,
+                        [VIEWS[view]],
+                        clients=args.clients,
+                        duration=seconds,
+                        max_requests=args.max_requests,
+                    )
+                )
+
+            if args.warmup:
+                load(args.warmup)
+            site.mark()
+            sampler = db.SessionSampler(server)
+            sampler.start()
+            try:
+                measured = load(args.duration)
+            finally:
+                sampler.stop()
+            errors = dict(site.server_errors().most_common(3))
+            row["metrics"] = report.metrics(measured, sampler.peak, errors)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        row["note"] = f"failed to run: {str(exc).strip().splitlines()[-1][:200]}"
+    finally:
+        if bouncer is not None:
+            bouncer.stop()
+    return row
+
+
+def storm(server: Server, args: argparse.Namespace) -> bench.Recorder:
+    config = {
+        k: getattr(args, k) for k in ("views", "configs", "clients", "duration", "warmup", "stack")
+    }
+    config.update(pool_size=db.POOL_SIZE, connection_limit=db.CONNECTION_LIMIT)
+    recorder = bench.Recorder("storm", server, config, args.quick)
+    db.setup(server)
+    for configuration in db.CONFIGURATIONS:
+        if configuration.key not in args.configs:
+            continue
+        for view in args.views:
+            started = time.monotonic()
+            row = measure(server, configuration, view, args)
+            recorder.rows.append(row)
+            print(
+                f"  {server.vendor.name:<10} {configuration.label:<28} view ({view}): "
+                f"{report.one_line(row)} [{time.monotonic() - started:.0f} s]",
+                flush=True,
+            )
+    return recorder
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    found = bench.servers(args.vendor)
+    print(f"django_multipool at {bench.source()}; uvicorn {' '.join(STACKS[args.stack])}")
+    if args.soak:
+        return soak.main(found, args)
+    for vendor, server in found.items():
+        recorder = storm(server, args)
+        print(f"\n{vendor}: {args.clients} clients, {args.duration:g} s per run\n")
+        print(report.table(recorder.rows))
+        if ratios := report.ratios(vendor, recorder.rows):
+            print("\nIssue 4's target ratios (printed, not asserted):\n  " + "\n  ".join(ratios))
+        recorder.write(not args.no_json)
+    return 0 if found else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The storm's result rows, its console table and issue 4's target ratios, from those rows.
+
+A row is what bench/results/storm-<vendor>.json holds: ``contender`` (the
+configuration's label), ``case`` (the view), ``metrics`` and a ``note``.
+bench/render.py builds the results page from the same rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from demo.load import LoadResult, percentile
+
+from .db import BY_KEY
+
+VIEW_NAMES = {
+    "a": "(a) sync, 1 query",
+    "b": "(b) async, query + 0.2 s + query",
+    "c": "(c) sync, 20 queries",
+}
+#: Issue 4's targets: (vendor, view, numerator, denominator, target text).
+TARGETS = [
+    ("postgresql", "b", "ours-transaction", "django-pool", "≥ 3"),
+    ("postgresql", "b", "ours-transaction", "pgbouncer", "≥ 1.2"),
+    ("mysql", "b", "ours-transaction", "dj-db-conn-pool", "≥ 3"),
+    ("postgresql", "a", "ours-transaction", "ours-request", "≥ 0.9"),
+    ("mysql", "a", "ours-transaction", "ours-request", "≥ 0.9"),
+    # "At most 10 % slower": request-mode throughput / transaction's <= 1.10.
+    ("postgresql", "c", "ours-request", "ours-transaction", "≤ 1.1"),
+    ("mysql", "c", "ours-request", "ours-transaction", "≤ 1.1"),
+]
+
+
+def metrics(load: LoadResult, peak: int, server_errors: dict[str, int]) -> dict[str, Any]:
+    latencies = load.all_latencies()
+    return {
+        "req_per_s": round(load.ok / load.elapsed, 1) if load.elapsed else 0.0,
+        "ok": load.ok,
+        "failed": load.not_ok + sum(load.errors.values()),
+        "no_response": sum(load.errors.values()),
+        "p50_ms": round(percentile(latencies, 50) * 1000),
+        "p99_ms": round(percentile(latencies, 99) * 1000),
+        "peak_conns": peak,
+        "server_errors": server_errors,
+    }
+
+
+def one_line(row: dict[str, Any]) -> str:
+    m = row["metrics"]
+    if "req_per_s" not in m:
+        return str(row.get("note") or "-")
+    return (
+        f"{m['req_per_s']:,.1f} req/s, {m['ok']:,} 2xx, {m['failed']:,} failed, "
+        f"p50 {m['p50_ms']:,} ms, p99 {m['p99_ms']:,} ms, peak {m['peak_conns']} conns"
+    )
+
+
+HEADER = [
+    "configuration",
+    "view",
+    "req/s (2xx)",
+    "2xx",
+    "non-2xx",
+    "p50 ms",
+    "p99 ms",
+    "peak server conns",
+    "notes",
+]
+
+
+def cells(row: dict[str, Any]) -> list[str]:
+    m = row["metrics"]
+    if "req_per_s" not in m:
+        return [row["contender"], row["case"], *["-"] * 6, str(row.get("note") or "")]
+    notes = "; ".join(f"{n}x {what}" for what, n in m["server_errors"].items())
+    if m["no_response"]:
+        notes = "; ".join(filter(None, [f"{m['no_response']:,} no response", notes]))
+    return [
+        row["contender"],
+        row["case"],
+        f"{m['req_per_s']:,.1f}",
+        f"{m['ok']:,}",
+        f"{m['failed']:,}",
+        f"{m['p50_ms']:,}",
+        f"{m['p99_ms']:,}",
+        str(m["peak_conns"]),
+        notes.replace("|", "/"),
+    ]
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [HEADER, ["---"] * len(HEADER), *(cells(r) for r in rows)]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
+def _find(rows: list[dict[str, Any]], key: str, view: str) -> dict[str, Any] | None:
+    label = BY_KEY[key].label
+    return next((r for r in rows if r["contender"] == label and r["case"] == f"({view})"), None)
+
+
+def ratios(vendor: str, rows: list[dict[str, Any]]) -> list[str]:
+    """Issue 4's target ratios that this vendor's rows can answer."""
+    lines = []
+    for target_vendor, view, num, den, target in TARGETS:
+        a, b = _find(rows, num, view), _find(rows, den, view)
+        if target_vendor != vendor or a is None or b is None:
+            continue
+        ra, rb = a["metrics"].get("req_per_s"), b["metrics"].get("req_per_s")
+        if ra is None or rb is None:
+            answer = (a if ra is None else b).get("note") or "not measured"
+        elif not rb:
+            answer = f"{ra:,.1f} / 0 req/s (the denominator served nothing)"
+        else:
+            answer = (
+                f"{ra / rb:.2f}x ({ra:,.1f} / {rb:,.1f} req/s; "
+                f"{a['metrics']['failed']} failed, peak {a['metrics']['peak_conns']} conns)"
+            )
+        lines.append(f"({view}) {num} ÷ {den} (target {target}): {answer}")
+    return lines
