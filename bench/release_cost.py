@@ -15,6 +15,11 @@ For each vendor, two aliases on the same database differ only in
    ``--rounds``: the difference is what a release and a re-lease add to
    every statement.
 
+A third contender, ``transaction, parking off``, is transaction mode with
+its adapter's ``parks`` turned off: every statement's connection goes
+through the pool's return path and a checkout instead of waiting at the
+session's parking spot. The difference is what parking buys.
+
 Writes bench/results/release_cost-<vendor>.json.
 """
 
@@ -27,6 +32,9 @@ from bench import _bootstrap as bench
 
 QUERIES_PER_VIEW = 20
 MODES = ("request", "transaction")
+#: Contender -> the release mode of its alias (the last one's adapter does not park).
+UNPARKED = "transaction, parking off"
+CONTENDERS = {"request": "request", "transaction": "transaction", UNPARKED: "transaction"}
 
 
 def view(alias: str) -> Callable[[], None]:
@@ -42,6 +50,10 @@ def view(alias: str) -> Callable[[], None]:
         close_old_connections()
 
     return request
+
+
+def alias_of(vendor: str, contender: str) -> str:
+    return f"{vendor}_{contender.replace(', ', '_').replace(' ', '_')}"
 
 
 def empty_cursor(alias: str) -> Callable[[], None]:
@@ -75,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         bench.probe(server).ensure_database(bench.DATABASE)
     bench.configure(
         {
-            f"{vendor}_{mode}": bench.entry(server, {**pool, "release": mode})
+            alias_of(vendor, contender): bench.entry(server, {**pool, "release": mode})
             for vendor, server in found.items()
-            for mode in MODES
+            for contender, mode in CONTENDERS.items()
         }
     )
     from django.db import close_old_connections, connections
@@ -87,10 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("vendor", "quick", "no_json"):
             config.pop(key)
         recorder = bench.Recorder("release_cost", server, config, args.quick)
-        aliases = {mode: f"{vendor}_{mode}" for mode in MODES}
+        aliases = {contender: alias_of(vendor, contender) for contender in CONTENDERS}
         for alias in aliases.values():  # warm the pools and Django's caches
             for _ in range(3):
                 view(alias)()
+        adapter = connections[aliases[UNPARKED]].pool
+        assert adapter is not None and adapter.parks, "the vendor's adapter does not park"
+        adapter.parks = False
         views = bench.alternating_medians(
             args.rounds * args.requests, {mode: view(alias) for mode, alias in aliases.items()}
         )
@@ -103,23 +118,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         close_old_connections()
         print(f"\n{vendor}: {QUERIES_PER_VIEW} x SELECT 1 then request end; an empty cursor")
-        for mode in MODES:
+        for mode in CONTENDERS:
             ratio = views[mode] / views["request"]
             extra = cursors[mode] - cursors["request"]
+            label = f'release="{mode}"' if mode in MODES else f'release="transaction", parking off'
             recorder.add(
-                f'release="{mode}"',
+                label,
                 "20-query view",
                 us_per_request=round(views[mode], 1),
                 ratio=round(ratio, 3),
             )
             recorder.add(
-                f'release="{mode}"',
+                label,
                 "empty cursor",
                 us_per_statement=round(cursors[mode], 3),
                 extra_us=round(extra, 3),
             )
             print(
-                f"  release={mode!r:<14} {views[mode]:9.1f} µs/request ({ratio:.3f}x request)"
+                f"  {label:<38} {views[mode]:9.1f} µs/request ({ratio:.3f}x request)"
                 f"   {cursors[mode]:6.2f} µs/statement (+{extra:.2f})"
             )
         for alias in aliases.values():

@@ -39,7 +39,7 @@ BENCHES: dict[str, dict[str, Any]] = {
         ),
     },
     "release_cost": {
-        "title": "Release cost: transaction against request mode",
+        "title": "Release cost: transaction against request mode, with and without parking",
         "command": "python -m bench.release_cost",
         "about": (
             'Two aliases that differ only in `OPTIONS["pool"]["release"]`. *20-query view*: '
@@ -47,7 +47,9 @@ BENCHES: dict[str, dict[str, Any]] = {
             "thread, no HTTP; the median over requests, the modes alternating request by "
             "request. *empty cursor*: `with connection.cursor(): pass`, best of rounds; "
             "the difference between the modes is what a release and a re-lease add to every "
-            "statement."
+            "statement. *parking off*: transaction mode with its adapter's `parks` turned off, "
+            "so each statement's connection goes through the pool's return path and a "
+            "checkout; the difference to transaction mode is what parking buys."
         ),
         "chart": (
             ["20-query view", "empty cursor"],

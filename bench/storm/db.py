@@ -272,7 +272,12 @@ def _pgbouncer(server: Server, port: int | None) -> dict[str, Any]:
     return entry
 
 
-def _ours(release: str) -> Callable[[Server, int | None], dict[str, Any]]:
+#: A DATABASES key the storm site pops before Django sees it: turns the
+#: pool's parking off (PoolAdapter.parks), to measure what parking buys.
+PARKING_OFF = "STORM_PARKING_OFF"
+
+
+def _ours(release: str, parking: bool = True) -> Callable[[Server, int | None], dict[str, Any]]:
     def entry(server: Server, port: int | None) -> dict[str, Any]:
         result = _base(server, server.vendor.engine)
         result["OPTIONS"] = {
@@ -283,6 +288,8 @@ def _ours(release: str) -> Callable[[Server, int | None], dict[str, Any]]:
                 "release": release,
             }
         }
+        if not parking:
+            result[PARKING_OFF] = True
         return result
 
     return entry
@@ -324,5 +331,11 @@ CONFIGURATIONS = [
     ),
     Configuration("ours-request", 'ours, release="request"', BOTH, _ours("request")),
     Configuration("ours-transaction", 'ours, release="transaction"', BOTH, _ours("transaction")),
+    Configuration(
+        "ours-transaction-unparked",
+        'ours, release="transaction", parking off',
+        BOTH,
+        _ours("transaction", parking=False),
+    ),
 ]
 BY_KEY = {c.key: c for c in CONFIGURATIONS}

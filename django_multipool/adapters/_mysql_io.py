@@ -7,7 +7,7 @@ mysql-connector's pure-Python protocol reads each packet with two
 SELECT is six packets from the server: 12 reads, 7 ioctls and a send, and
 each of them lets go of the GIL and must win it back. In one ASGI process
 with a thread per request, that is CPU the whole process waits for
-(bench/storm, docs/vendors/mysql.md has the figures).
+(the storm on docs/benchmarks.md measures it).
 
 For the connections the pool opens, once the handshake is done:
 

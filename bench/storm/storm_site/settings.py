@@ -2,6 +2,8 @@ import json
 import os
 
 _database = json.loads(os.environ["STORM_DATABASE"])
+# bench/storm/db.py's PARKING_OFF: the pool is built with parking turned off.
+_parking_off = _database.pop("STORM_PARKING_OFF", False)
 
 SECRET_KEY = "bench-only-not-secret"
 DEBUG = False
@@ -11,6 +13,13 @@ ALLOWED_HOSTS = ["127.0.0.1"]
 INSTALLED_APPS = ["storm_site"]
 if _database["ENGINE"].startswith("django_multipool."):
     INSTALLED_APPS.insert(0, "django_multipool")
+if _parking_off:
+    from django_multipool import signals
+
+    def _no_parking(sender: object, pool: object, **kwargs: object) -> None:
+        pool.parks = False  # type: ignore[attr-defined]
+
+    signals.pool_opened.connect(_no_parking, weak=False)
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "storm_site.urls"
 USE_TZ = True
