@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         for mode in CONTENDERS:
             ratio = views[mode] / views["request"]
             extra = cursors[mode] - cursors["request"]
-            label = f'release="{mode}"' if mode in MODES else f'release="transaction", parking off'
+            label = f'release="{mode}"' if mode in MODES else 'release="transaction", parking off'
             recorder.add(
                 label,
                 "20-query view",
