@@ -122,6 +122,8 @@ class _Janitor:
             try:
                 ledger.scan(now)
                 ledger.fold_usage()
+                if ledger.timings is not None:
+                    ledger.timings.drain()
             except Exception:  # never let one pool's trouble stop the others'
                 logger.exception("the janitor's scan of pool %r failed", ledger.name)
 

@@ -46,7 +46,7 @@ import logging
 import random
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from time import monotonic, sleep
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -188,6 +188,8 @@ class Pool(Generic[Conn]):
         self._inherited: list[Any] = []
 
         self._counts = Counters()
+        #: Called with each new connection's open-and-set-up time (PoolAdapter.record_timings).
+        self.on_connected: Callable[[float], None] | None = None
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -638,6 +640,8 @@ class Pool(Generic[Conn]):
             )
             return
         slot = _Slot(conn, monotonic(), self.config.max_lifetime)
+        if self.on_connected is not None:
+            self.on_connected(slot.idle_since - started)
         with self._lock:
             self._opening -= 1
             self._counts.connections_num += 1

@@ -28,6 +28,7 @@ from .config import PoolConfig
 from .errors import ConnectRefused, PoolConfigError, PoolTimeout
 from .ledger import Ledger
 from .parking import ParkingSpot
+from .timings import Sink, Timings
 
 __all__ = ["ConnectionSetup", "Counters", "PoolAdapter", "PoolStats"]
 
@@ -197,6 +198,8 @@ class PoolAdapter(ABC):
         if _deferred:
             run_deferred()
         wait = self._timeout if timeout is None else timeout
+        timings = self._ledger.timings
+        started = monotonic() if timings is not None else 0.0
         try:
             conn = self._acquire(wait)
         except ConnectRefused:
@@ -207,6 +210,8 @@ class PoolAdapter(ABC):
             if not self._ledger.reclaim_dropped(collect=True):
                 raise
             conn = self._acquire(wait)
+        if timings is not None:
+            timings.waits.append(monotonic() - started)
         self._ledger.lend(conn, owner)
         return conn
 
@@ -283,6 +288,28 @@ class PoolAdapter(ABC):
     def _retake(self, spot: ParkingSpot, now: float) -> Any | None:
         """Pop what is parked at ``spot``, checked as ``check`` says; None if gone."""
         return None
+
+    def record_timings(self, sink: Sink) -> None:
+        """Gather each checkout's wait, each loan's length and each connect's time for ``sink``.
+
+        ``sink(kind, seconds)`` is called by the janitor, about once a second,
+        with a kind of :data:`~django_multipool.timings.KINDS` and the
+        durations gathered since (contrib.otel's histograms). Off until
+        called: a pool nobody records for appends nothing.
+        """
+        timings = self._ledger.timings
+        if timings is None:
+            timings = Timings()
+            self._time_connects(timings.connects.append)
+            self._ledger.timings = timings
+        timings.sinks.append(sink)
+
+    def _time_connects(self, record: Callable[[float], None]) -> None:  # noqa: B027
+        """Have the pool call ``record(seconds)`` for each connection it opens.
+
+        The default does nothing: a driver pool that opens connections out
+        of sight (python-oracledb) has no such figure.
+        """
 
     def stats(self) -> PoolStats:
         ledger = self._ledger

@@ -36,7 +36,10 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from time import monotonic
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .timings import Timings
 
 __all__ = ["Ledger", "Loan", "NotLent"]
 
@@ -109,6 +112,8 @@ class Ledger:
         self._held: deque[float] = deque()
         self.detected = 0
         self.reclaimed = 0
+        #: Per-event durations, when a recorder asked (PoolAdapter.record_timings).
+        self.timings: Timings | None = None
         # Reclaimed connections that somebody may still try to give back (a
         # loan of the adapter API handed to another thread): ignored then.
         self._reclaimed: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -162,11 +167,15 @@ class Ledger:
 
     def fold_usage(self) -> None:
         """Add the returns' shares to the total (the janitor, every sweep)."""
+        timings = self.timings
         with self._lock:
             held = self._held
             total = self._usage_s
             while held:
-                total += held.popleft()
+                share = held.popleft()
+                total += share
+                if timings is not None:
+                    timings.uses.append(share)
             self._usage_s = total
 
     # -- the janitor's side ------------------------------------------------------------

@@ -39,7 +39,7 @@ import os
 import select
 import socket
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import mysql.connector
@@ -155,6 +155,9 @@ class MySQLConnectorPoolAdapter(PoolAdapter):
 
     def _stats(self, usage_ms: int) -> PoolStats:
         return self._pool.stats(usage_ms)
+
+    def _time_connects(self, record: Callable[[float], None]) -> None:
+        self._pool.on_connected = record
 
     def _forget_after_fork(self) -> None:
         self._ledger.forget_after_fork()

@@ -200,11 +200,14 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
     #: Connections opened. psycopg_pool's connections_num counts attempts when
     #: they start, so (attempts - errors) also counts one still in progress.
     connections_opened = 0
+    #: Called with each new connection's open-and-set-up time (PoolAdapter.record_timings).
+    on_connected: Callable[[float], None] | None = None
 
     def _connect(self, timeout: float | None = None) -> Any:
         # Kept for PoolTimeout's message, so that a caller who timed out needs
         # no connection attempt of its own to say why (which made it wait a
         # connect timeout more, 3 s, and added to a struggling server's load).
+        started = monotonic()
         with self._lock:
             asked = list(self._waiting)  # who this attempt may answer
         try:
@@ -218,6 +221,8 @@ class _LifoConnectionPool(psycopg_pool.ConnectionPool[Any]):
             self._server_is_back()
         with _COUNTING:  # psycopg_pool's workers connect in parallel
             self.connections_opened += 1
+        if self.on_connected is not None:
+            self.on_connected(monotonic() - started)
         return conn
 
     # -- a server that refuses -----------------------------------------------------
@@ -389,6 +394,8 @@ class PsycopgPoolAdapter(PoolAdapter):
     def acquire(self, timeout: float | None = None, owner: Any = None) -> Any:
         if _deferred:
             run_deferred()
+        timings = self._ledger.timings
+        started = monotonic() if timings is not None else 0.0
         try:
             # None is psycopg_pool's own default, our config's timeout.
             conn = self._getconn(timeout)
@@ -405,6 +412,8 @@ class PsycopgPoolAdapter(PoolAdapter):
                 raise error from None
             return self.acquire(timeout, owner)
         now = monotonic()
+        if timings is not None:
+            timings.waits.append(now - started)
         # check=False makes the threshold infinite.
         if now - conn._multipool_idle_since >= self._check_after:
             conn = self._validated(conn, now, self._timeout if timeout is None else timeout)
@@ -538,6 +547,9 @@ class PsycopgPoolAdapter(PoolAdapter):
         # counts it and opens a replacement in the background.
         conn.close()
         self._pool.putconn(conn)
+
+    def _time_connects(self, record: Callable[[float], None]) -> None:
+        self._pool.on_connected = record
 
     def _stats(self, usage_ms: int) -> PoolStats:
         raw = self._pool.get_stats()  # zero counters may be missing

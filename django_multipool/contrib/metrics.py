@@ -11,7 +11,8 @@ OpenTelemetry names follow the semantic conventions for database client
 connection pools (``db.client.connection.*``) where they define the number;
 the others are ours, under ``django_multipool.``. The conventions' three
 histograms (``create_time``, ``wait_time``, ``use_time``) need a value per
-event, which pools count only as totals: see :data:`NOT_EXPORTED`.
+event, which a pool gathers only once an exporter asks for it
+(:data:`HISTOGRAMS`, :mod:`django_multipool.timings`).
 
 No third-party import here: the docs build and the unit tests read it
 without either exporter installed.
@@ -28,10 +29,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKED_OUT",
+    "HISTOGRAMS",
     "METRICS",
-    "NOT_EXPORTED",
     "OTEL_POOL_NAME",
     "OTEL_STATE",
+    "Histogram",
     "Metric",
 ]
 
@@ -246,19 +248,41 @@ METRICS: Final[tuple[Metric, ...]] = (
     ),
 )
 
-#: Semantic-convention metrics not exported, and why (the docs print this).
-NOT_EXPORTED: Final[Mapping[str, str]] = {
-    "db.client.connection.create_time": (
-        "a histogram of each connection's set-up time; pools count connections "
-        "opened (django_multipool.connections.opened), not how long each took"
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Histogram:
+    """A duration per event that a pool gathers when asked, and its OpenTelemetry histogram."""
+
+    #: The kind of duration, as :mod:`django_multipool.timings` names it.
+    kind: str
+    otel: str
+    unit: str
+    description: str
+    #: What the docs add to ``description``.
+    details: str = ""
+
+
+HISTOGRAMS: Final[tuple[Histogram, ...]] = (
+    Histogram(
+        "create_time",
+        "db.client.connection.create_time",
+        "s",
+        "The time it took to create a new connection.",
+        details="Opening and setting up (the backend's session setup and `configure`). "
+        "Not on Oracle: python-oracledb opens its sessions where we cannot time them.",
     ),
-    "db.client.connection.wait_time": (
-        "a histogram of each checkout's wait; pools count the total "
-        "(django_multipool.requests.wait_time) and the checkouts that waited "
-        "(django_multipool.requests.queued), so the mean wait is their ratio"
+    Histogram(
+        "wait_time",
+        "db.client.connection.wait_time",
+        "s",
+        "The time it took to obtain an open connection from the pool.",
+        details='Each checkout, waited or not; with `release="transaction"` a statement '
+        "taking back the connection parked for it is no checkout.",
     ),
-    "db.client.connection.use_time": (
-        "a histogram of each loan's length; pools count only the total "
-        "(django_multipool.connections.use_time)"
+    Histogram(
+        "use_time",
+        "db.client.connection.use_time",
+        "s",
+        "The time between borrowing a connection and returning it to the pool.",
     ),
-}
+)

@@ -9,14 +9,17 @@ per process, for instance in an ``AppConfig.ready()``::
 
     otel.instrument()  # on the global MeterProvider
 
-The instruments are observable: the SDK reads every pool's
+The gauges and counters are observable: the SDK reads every pool's
 :class:`~django_multipool.PoolStats` when its reader collects, so they cost
-the pools nothing in between. Names follow the semantic conventions for
+the pools nothing in between. The three histograms (``create_time``,
+``wait_time``, ``use_time``) need a value per event: each pool gathers them
+in bounded deques (:mod:`django_multipool.timings`) and the janitor thread
+records them about once a second. Names follow the semantic conventions for
 database client connection pools (``db.client.connection.count`` by
 ``db.client.connection.state``, ``.max``, ``.idle.max``, ``.idle.min``,
-``.pending_requests``, ``.timeouts``), with the pool's name in
-``db.client.connection.pool.name``; what the conventions do not name is
-exported under ``django_multipool.``. The table is
+``.pending_requests``, ``.timeouts`` and the histograms), with the pool's
+name in ``db.client.connection.pool.name``; what the conventions do not
+name is exported under ``django_multipool.``. The table is
 :data:`django_multipool.contrib.metrics.METRICS`, which docs/monitoring.md
 prints. Attributes never hold a host, user or password.
 """
@@ -30,11 +33,18 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Final
 
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Instrument, MeterProvider, Observation
+from opentelemetry.metrics import (
+    CallbackOptions,
+    Histogram,
+    Instrument,
+    MeterProvider,
+    Observation,
+)
 
+from .. import signals
 from ..adapter import PoolAdapter, PoolStats
 from ..backends.registry import registry as pools
-from .metrics import METRICS, OTEL_POOL_NAME, Metric
+from .metrics import HISTOGRAMS, METRICS, OTEL_POOL_NAME, Metric
 
 __all__ = ["SCOPE", "PoolInstruments", "instrument"]
 
@@ -65,6 +75,12 @@ def open_pools() -> Iterator[tuple[str, PoolAdapter, PoolStats]]:
         yield name, adapter, adapter.stats()
 
 
+def _unique_name(alias: str, adapter: PoolAdapter) -> str:
+    """The pool's name as :func:`open_pools` reports it, for a pool just opened."""
+    taken = any(other.name == adapter.name for a, other in pools.items() if a != alias)
+    return f"{adapter.name} ({alias})" if taken else adapter.name
+
+
 class PoolInstruments:
     """The observable instruments of one MeterProvider, one per metric name."""
 
@@ -90,6 +106,32 @@ class PoolInstruments:
                 unit=first.unit,
                 description=" ".join(dict.fromkeys(row.description for row in rows)),
             )
+        self.histograms: dict[str, Histogram] = {
+            row.kind: meter.create_histogram(row.otel, unit=row.unit, description=row.description)
+            for row in HISTOGRAMS
+        }
+        # Every pool open now, and each one opened later, gathers its timings
+        # (weakly connected: instruments whose provider is gone stop here).
+        signals.pool_opened.connect(self._pool_opened)
+        for alias, adapter in pools.items():
+            self.record_timings_of(alias, adapter)
+
+    def record_timings_of(self, alias: str, adapter: PoolAdapter) -> None:
+        """Have ``adapter`` gather the histograms' durations for these instruments."""
+        attributes = {OTEL_POOL_NAME: _unique_name(alias, adapter)}
+        histograms = self.histograms
+
+        def record(kind: str, seconds: list[float]) -> None:  # the janitor's thread
+            histogram = histograms[kind]
+            for value in seconds:
+                histogram.record(value, attributes)
+
+        adapter.record_timings(record)
+
+    def _pool_opened(
+        self, sender: object, *, alias: str, pool: PoolAdapter, **kwargs: Any
+    ) -> None:
+        self.record_timings_of(alias, pool)
 
 
 def _observe(rows: tuple[Metric, ...]) -> Callable[[CallbackOptions], Iterable[Observation]]:

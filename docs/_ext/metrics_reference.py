@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 
 from django_multipool.adapter import PoolStats
-from django_multipool.contrib.metrics import CHECKED_OUT, METRICS, NOT_EXPORTED, Metric
+from django_multipool.contrib.metrics import CHECKED_OUT, HISTOGRAMS, METRICS, Metric
 
-__all__ = ["render_metrics", "render_not_exported", "render_stats"]
+__all__ = ["render_histograms", "render_metrics", "render_stats"]
 
 
 def _otel(metric: Metric) -> str:
@@ -48,9 +48,13 @@ def render_metrics() -> str:
     return "\n".join(out) + "\n"
 
 
-def render_not_exported() -> str:
-    """The semantic conventions' metrics left out, each with why."""
-    return "".join(f"- `{name}`: {why}.\n" for name, why in NOT_EXPORTED.items())
+def render_histograms() -> str:
+    """One row per histogram: its OpenTelemetry name, unit and meaning."""
+    out = ["| OpenTelemetry | unit | meaning |", "|---|---|---|"]
+    for histogram in HISTOGRAMS:
+        meaning = f"{histogram.description} {histogram.details}".strip()
+        out.append(f"| `{histogram.otel}` | `{histogram.unit}` | {_cell(meaning)} |")
+    return "\n".join(out) + "\n"
 
 
 def render_stats() -> str:

@@ -16,7 +16,7 @@ Three more render the table of ``django_multipool.contrib.metrics`` (see
 ``metrics_reference.py``), which both exporters read:
 
 - ``{pool-metrics}``: every metric, its Prometheus and OpenTelemetry names;
-- ``{pool-metrics-not-exported}``: the conventions' metrics left out, and why;
+- ``{pool-histograms}``: the conventions' histograms, gathered on request;
 - ``{pool-stats}``: PoolStats' keys, each with the metrics that export it.
 """
 
@@ -94,10 +94,10 @@ class PoolMetrics(_MetricsDirective):
     render = staticmethod(metrics_reference.render_metrics)
 
 
-class PoolMetricsNotExported(_MetricsDirective):
-    """The semantic conventions' pool metrics not exported, each with the reason."""
+class PoolHistograms(_MetricsDirective):
+    """The conventions' histograms: name, unit, meaning."""
 
-    render = staticmethod(metrics_reference.render_not_exported)
+    render = staticmethod(metrics_reference.render_histograms)
 
 
 class PoolStatsTable(_MetricsDirective):
@@ -110,6 +110,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("pool-options-summary", PoolOptionsSummary)
     app.add_directive("pool-options", PoolOptions)
     app.add_directive("pool-metrics", PoolMetrics)
-    app.add_directive("pool-metrics-not-exported", PoolMetricsNotExported)
+    app.add_directive("pool-histograms", PoolHistograms)
     app.add_directive("pool-stats", PoolStatsTable)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
