@@ -241,7 +241,7 @@ def section(document: dict[str, Any], page: Path, img: Path, charts: bool) -> li
     if document["bench"] == "storm":
         lines.append(storm_report.table(rows))
         if ratios := storm_report.ratios(vendor, rows):
-            lines += ["", "Issue 4's target ratios in this run:", ""]
+            lines += ["", "The issues' target ratios in this run:", ""]
             lines += [f"- {line}" for line in ratios]
     else:
         lines += tables(rows)[:-1]

@@ -275,6 +275,15 @@ def _pgbouncer(server: Server, port: int | None) -> dict[str, Any]:
 #: A DATABASES key the storm site pops before Django sees it: turns the
 #: pool's parking off (PoolAdapter.parks), to measure what parking buys.
 PARKING_OFF = "STORM_PARKING_OFF"
+#: Another: the views make the same thread hops and awaits but send no
+#: query (storm_site/views.py), which is the most any pool could reach.
+CEILING = "STORM_CEILING"
+
+
+def _ceiling(server: Server, port: int | None) -> dict[str, Any]:
+    result = _ours("transaction")(server, port)
+    result[CEILING] = True
+    return result
 
 
 def _ours(release: str, parking: bool = True) -> Callable[[Server, int | None], dict[str, Any]]:
@@ -331,6 +340,7 @@ CONFIGURATIONS = [
     ),
     Configuration("ours-request", 'ours, release="request"', BOTH, _ours("request")),
     Configuration("ours-transaction", 'ours, release="transaction"', BOTH, _ours("transaction")),
+    Configuration("ceiling", "ceiling: no query, the same hops and awaits", BOTH, _ceiling),
     Configuration(
         "ours-transaction-unparked",
         'ours, release="transaction", parking off',

@@ -4,6 +4,8 @@ import os
 _database = json.loads(os.environ["STORM_DATABASE"])
 # bench/storm/db.py's PARKING_OFF: the pool is built with parking turned off.
 _parking_off = _database.pop("STORM_PARKING_OFF", False)
+# bench/storm/db.py's CEILING: the views send no query (storm_site/views.py).
+STORM_CEILING = _database.pop("STORM_CEILING", False)
 
 SECRET_KEY = "bench-only-not-secret"
 DEBUG = False
