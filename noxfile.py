@@ -118,6 +118,13 @@ def package(session: nox.Session) -> None:
     session.run("python", "tests/packaging/check_dist.py", dist)
 
 
+@nox.session(python="3.12", tags=["ci"])
+def lint_workflows(session: nox.Session) -> None:
+    """actionlint on .github/workflows, with shellcheck on their run: steps."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "workflows"))
+    session.run("actionlint", "-color", *session.posargs)
+
+
 # Django's own test suite: every vendor and release mode on every pair of the
 # matrix; CI runs PostgreSQL and MariaDB in both modes on one pair.
 DJSUITE_CI_PAIR = ("3.12", "6.1")
