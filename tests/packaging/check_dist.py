@@ -18,10 +18,10 @@ from the sdist breaks the wheel) and runs ``twine check`` before this. Here:
    shows they ran. With models installed, Django's field checks ask the
    backend for its column types: no server needed on PostgreSQL and Oracle,
    while on Django 6.1 (which runs them for every alias) MySQL's, ours as
-   Django's own, asks the server whether it is MariaDB. So for each vendor with ``MULTIPOOL_<VENDOR>_DSN`` set,
-   ``check --database default`` (every check, the database ones too) and a
-   query run through the installed pool (``MULTIPOOL_REQUIRE`` makes a
-   missing DSN a failure).
+   Django's own, asks the server whether it is MariaDB. So for each vendor
+   with ``MULTIPOOL_<VENDOR>_DSN`` set, ``check --database default`` (every
+   check, the database ones too) and a query run through the installed pool
+   (``MULTIPOOL_REQUIRE`` makes a missing DSN a failure).
 """
 
 from __future__ import annotations
