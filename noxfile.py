@@ -10,6 +10,7 @@ a failure.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 import nox
@@ -99,6 +100,29 @@ def docs(session: nox.Session) -> None:
         "docs/_build/html",
         *session.posargs,
     )
+
+
+@nox.session(python="3.12", tags=["ci"])
+def package(session: nox.Session) -> None:
+    """Build the sdist and the wheel as a release would, check them, use the wheel.
+
+    The wheel is built from the sdist, so a file the sdist lacks breaks it.
+    tests/packaging/check_dist.py checks both and installs the wheel into a
+    new virtualenv for `import` and `manage.py check` on every ENGINE.
+    """
+    session.install(*nox.project.dependency_groups(PYPROJECT, "package"))
+    dist = os.path.join(session.create_tmp(), "dist")
+    shutil.rmtree(dist, ignore_errors=True)  # the last run's, with another version
+    session.run("python", "-m", "build", "--installer", "uv", "--outdir", dist, ".")
+    session.run("twine", "check", "--strict", os.path.join(dist, "*"))
+    session.run("python", "tests/packaging/check_dist.py", dist)
+
+
+@nox.session(python="3.12", tags=["ci"])
+def lint_workflows(session: nox.Session) -> None:
+    """actionlint on .github/workflows, with shellcheck on their run: steps."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "workflows"))
+    session.run("actionlint", "-color", *session.posargs)
 
 
 # Django's own test suite: every vendor and release mode on every pair of the

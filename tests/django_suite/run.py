@@ -28,10 +28,13 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 VENDORS = ("postgresql", "mysql", "oracle")
+#: As in multipool_mysql.py: the server when MULTIPOOL_MYSQL_DSN is not set.
+MYSQL_DEFAULT_DSN = "mysql://root@127.0.0.1:3306/mysql"
 
 #: The selection: what a pool can break (connections, transactions, cursors,
 #: schema changes, locking, test isolation, the async ORM), the bulk of the
@@ -57,7 +60,12 @@ APPS = (
     "schema",
     "cache",
     "sessions_tests",
+    "db_functions",
+    "admin_views",
 )
+
+#: Where the OS keeps the IANA time-zone database (Debian's tzdata package).
+ZONEINFO = Path("/usr/share/zoneinfo")
 
 
 def django_tests(cache: Path) -> Path:
@@ -96,6 +104,69 @@ def django_tests(cache: Path) -> Path:
             shutil.rmtree(target)
         staged.rename(target)
     return tests
+
+
+def _mysql_client(dsn: str) -> tuple[list[str], dict[str, str]]:
+    """The command-line client's arguments for the DSN's server, and its environment.
+
+    The password travels in MYSQL_PWD, never on a command line others can read.
+    """
+    client = shutil.which("mariadb") or shutil.which("mysql")
+    if client is None:
+        raise SystemExit(
+            "djsuite: no mariadb or mysql command-line client to check the server's "
+            "time-zone tables; install one (Debian: apt-get install mariadb-client)"
+        )
+    parts = urlsplit(dsn)
+    command = [client, f"--host={parts.hostname}", f"--user={unquote(parts.username or '')}"]
+    if parts.port:
+        command.append(f"--port={parts.port}")
+    env = {**os.environ, "MYSQL_PWD": unquote(parts.password or "")}
+    return command, env
+
+
+def ensure_mysql_time_zones(dsn: str) -> None:
+    """Load the server's time-zone tables when they are empty, as Django's CI does.
+
+    Django's ``db_functions`` and ``timezones`` tests convert with
+    ``CONVERT_TZ()``, which returns NULL for named zones until the tables in
+    the ``mysql`` schema are filled (the official MySQL and MariaDB images
+    fill them at initialisation; a distribution's package leaves them empty).
+    A filled server costs one query.
+    """
+    client, env = _mysql_client(dsn)
+    count = subprocess.run(
+        [
+            *client,
+            "--batch",
+            "--skip-column-names",
+            "-e",
+            "SELECT COUNT(*) FROM mysql.time_zone_name",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if count.returncode != 0:
+        raise SystemExit(f"djsuite: reading the server's time-zone tables failed: {count.stderr}")
+    if int(count.stdout.strip() or 0) > 0:
+        return
+    converter = shutil.which("mariadb-tzinfo-to-sql") or shutil.which("mysql_tzinfo_to_sql")
+    if converter is None or not ZONEINFO.is_dir():
+        raise SystemExit(
+            "djsuite: the server's time-zone tables are empty and cannot be loaded here: "
+            "it needs mariadb-tzinfo-to-sql (or mysql_tzinfo_to_sql) and "
+            f"{ZONEINFO} (Debian: apt-get install mariadb-client tzdata)"
+        )
+    print(f"djsuite: loading the server's time-zone tables from {ZONEINFO}", flush=True)
+    # The converter warns on stderr about files that are not zones (leap-seconds.list,
+    # zone.tab, ...) and skips them.
+    sql = subprocess.run(
+        [converter, str(ZONEINFO)], check=True, capture_output=True, text=True
+    ).stdout
+    load = subprocess.run([*client, "mysql"], input=sql, env=env, capture_output=True, text=True)
+    if load.returncode != 0:
+        raise SystemExit(f"djsuite: loading the time-zone tables failed: {load.stderr}")
 
 
 def summarise(output: str) -> tuple[str, int, int, int, int] | None:
@@ -149,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv[:split])
     args.runtests_args = argv[split + 1 :]
 
-    tests = django_tests(args.cache)
+    # runtests.py runs in the tests directory: a relative --cache would not resolve there.
+    tests = django_tests(args.cache.resolve())
+    if args.vendor == "mysql":
+        ensure_mysql_time_zones(os.environ.get("MULTIPOOL_MYSQL_DSN", MYSQL_DEFAULT_DSN))
     labels = [a for a in args.runtests_args if not a.startswith("-")]
     command = [
         sys.executable,
