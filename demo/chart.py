@@ -19,7 +19,7 @@ _ROW, _LABEL, _BAR = 34, 250, 300
 def _text(x: float, y: float, text: str, *, anchor: str = "start", size: int = 12) -> str:
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
-        f'fill="{_INK}">{escape(text)}</text>'
+        f'fill="{_INK}">{escape(text, quote=False)}</text>'
     )
 
 

