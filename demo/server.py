@@ -73,6 +73,8 @@ class UvicornServer:
     """
 
     name = "uvicorn"
+    #: How stop() asks the server to exit.
+    stop_signal = signal.SIGTERM
 
     def __init__(
         self,
@@ -147,7 +149,7 @@ class UvicornServer:
             return
         group = self.process.pid
         if self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(self.stop_signal)
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
@@ -193,6 +195,8 @@ class GunicornServer(UvicornServer):
     """
 
     name = "gunicorn"
+    # Quick shutdown: SIGTERM would wait for the workers to finish gracefully.
+    stop_signal = signal.SIGQUIT
 
     def __init__(self, app: str = "demo.wsgi:application", *, workers: int = 3, **kwargs: Any):
         super().__init__(app, **kwargs)
@@ -215,6 +219,6 @@ class GunicornServer(UvicornServer):
             "--timeout",
             "10",
             "--graceful-timeout",
-            "2",
+            "1",
             *self.server_args,
         ]
