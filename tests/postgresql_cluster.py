@@ -87,6 +87,17 @@ def os_user_for_root(*, create: bool) -> tuple[str | None, str]:
     return name, ""
 
 
+def os_user_can(os_user: str, test: str, path: Path) -> bool:
+    """Whether ``test -<test> path`` holds for ``os_user`` (e.g. ``-x`` for traversable)."""
+    runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+    if runuser is None:
+        return False
+    done = subprocess.run(
+        [runuser, "-u", os_user, "--", "test", test, str(path)], capture_output=True, check=False
+    )
+    return done.returncode == 0
+
+
 class PostgreSQLCluster:
     """One cluster: data in ``directory/data``, its log and socket beside it.
 
@@ -161,10 +172,7 @@ class PostgreSQLCluster:
         entry = pwd.getpwnam(self.os_user)
         os.chown(self.directory, entry.pw_uid, entry.pw_gid)
         for path, test in ((self.directory, "-w"), (self.bindir / "postgres", "-x")):
-            reachable = subprocess.run(
-                [*self.run_as, "test", test, str(path)], capture_output=True, check=False
-            )
-            if reachable.returncode:
+            if not os_user_can(self.os_user, test, path):
                 raise ClusterError(
                     f"PostgreSQL runs as the OS user {self.os_user!r} (it refuses root), which "
                     f"cannot reach {path}: make its parent directories traversable "

