@@ -177,9 +177,9 @@ def _run(args: argparse.Namespace, env: DemoEnv, started: float) -> int:
         print(table(fork, env.max_size))
 
     print(
-        "\nreq/s counts 2xx answers only; failed = error statuses plus requests with no "
-        "answer; wrong = a 2xx whose nonce was not the request's; peak sessions = most "
-        "server sessions on the demo database, sampled every 50 ms."
+        "\nreq/s counts correct answers only (a 2xx carrying its request's nonce); failed = "
+        "error statuses plus requests with no answer; wrong = a 2xx with another nonce; "
+        "peak sessions = most server sessions on the demo database, sampled every 50 ms."
     )
     found = checks(asgi + fork, env.max_size, {"asgi": 1, "fork": FORK_WORKERS + 1})
     print()
