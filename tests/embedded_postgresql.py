@@ -123,6 +123,11 @@ def _copy_of_binaries(bindir: Path) -> Path:
     return copied_bindir
 
 
+def shown(path: Path) -> str:
+    """``path`` relative to the project when it is inside it (the usual case), else whole."""
+    return str(path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path)
+
+
 @contextmanager
 def running(name: str) -> Iterator[PostgreSQLCluster]:
     """Start the embedded cluster ``name``; stop it when the block ends, however it ends."""
@@ -152,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         with running(args.name) as server:
             print(
                 f"embedded {server.version()} on 127.0.0.1:{server.port} "
-                f"(data in {server.data.relative_to(PROJECT_ROOT)}), "
+                f"(data in {shown(server.data)}), "
                 f"up in {time.monotonic() - started:.1f} s",
                 flush=True,
             )
