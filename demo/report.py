@@ -1,107 +1,119 @@
-"""The table ``python -m demo`` prints, and the checks that decide its exit status."""
+"""The tables ``python -m demo`` prints, a verdict per row, and the checks behind its exit."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from demo.load import LoadResult, percentile
-
-
-@dataclass
-class Run:
-    load: LoadResult
-    max_size: int
-    #: Server-side session counts on the demo database, one per sample.
-    samples: list[int]
-    sample_interval: float
-    #: ``/stats/`` once every pool was at rest, and how long that took.
-    stats: dict[str, dict[str, int]]
-    settle_seconds: float
-    #: Sessions on the demo database after the burst, and rows the views wrote.
-    connections_after: int
-    rows_written: int
-
-    @property
-    def peak(self) -> int:
-        return max(self.samples, default=0)
-
-    def checks(self) -> list[tuple[str, bool]]:
-        pools_at_rest = bool(self.stats) and all(
-            s["pool_available"] == s["pool_size"] for s in self.stats.values()
-        )
-        size = sum(s["pool_size"] for s in self.stats.values())
-        return [
-            ("every request got a 2xx", self.load.not_ok == 0 and not self.load.errors),
-            (f"server never saw more than max_size={self.max_size}", self.peak <= self.max_size),
-            ("after the burst every connection is back (available == size)", pools_at_rest),
-            ("the server's sessions are the pool's connections", self.connections_after == size),
-            ("one row written per 2xx response", self.rows_written == self.load.ok),
-        ]
-
-
-_NOTE = (
-    "/async/ holds its connection across its 0.2 s await (release='request'), so\n"
-    "requests queue for the pool: see requests_queued and requests_wait_ms. The\n"
-    "server still never sees more than max_size sessions, and none leak."
-)
+from demo.load import percentile
+from demo.runs import Measured
 
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms"
 
 
-def render(run: Run) -> str:
-    load = run.load
-    latencies = load.all_latencies()
-    rows: list[tuple[str, str]] = [
-        ("LOAD", f"{load.clients} concurrent clients, {load.elapsed:.1f} s"),
-        ("requests served (2xx)", f"{load.ok:,}"),
-        ("non-2xx / errors", f"{load.not_ok:,} / {sum(load.errors.values()):,}"),
-        ("requests/s", f"{load.responses / load.elapsed:,.1f}" if load.elapsed else "-"),
-        (
-            "latency p50 / p99",
-            f"{_ms(percentile(latencies, 50))} / {_ms(percentile(latencies, 99))}",
-        ),
-    ]
-    for path, values in load.latencies.items():
-        values = sorted(values)
-        rows.append(
+def _top_exception(row: Measured) -> str:
+    # The server's log covers the warm-up too, so its counts are not the row's.
+    if row.exceptions:
+        return f"mostly {row.exceptions.most_common(1)[0][0]}"
+    if row.load.errors:
+        name, count = row.load.errors.most_common(1)[0]
+        return f"{count:,}x no response ({name})"
+    return ""
+
+
+def verdict(row: Measured, rows: list[Measured], max_size: int) -> str:
+    """One line: correct or not, why, and what it cost against Django's pool."""
+    load = row.load
+    sent = load.responses + sum(load.errors.values())
+    why = row.config.fork_why if row.scenario == "fork" else row.config.why
+    if load.wrong:
+        failed = f", {load.failed:,} more failed" if load.failed else ""
+        return (
+            f"WRONG ANSWERS: {load.wrong:,} of {load.ok:,} 2xx carried another request's "
+            f"result{failed}: {why}"
+        )
+    if load.failed:
+        return f"FAILS: {load.failed:,} of {sent:,} requests ({_top_exception(row)}): {why}"
+    if row.scenario == "fork":
+        return f"correct, all {load.ok:,} answers their own: {why}"
+    if row.config.pool is None:
+        return f"no errors, but {row.peak} server sessions for {load.clients} clients: {why}"
+    line = f"no errors: {why}"
+    baseline = next(
+        (r for r in rows if r.config.key == "django-pool" and r.scenario == row.scenario), None
+    )
+    if (
+        row.config.ours
+        and baseline is not None
+        and not baseline.load.failed
+        and baseline.requests_per_second
+    ):
+        ratio = row.requests_per_second / baseline.requests_per_second
+        line += f"; {ratio:.1f}x Django's pool's requests/s, same {max_size} connections"
+    return line
+
+
+def table(rows: list[Measured], max_size: int) -> str:
+    header = ("configuration", "req/s", "failed", "wrong", "p50", "p99", "peak sessions")
+    lines_of: list[tuple[str, ...]] = [header]
+    for row in rows:
+        latencies = row.load.all_latencies()
+        lines_of.append(
             (
-                f"  {path}",
-                f"{len(values):,} requests, p50 {_ms(percentile(values, 50))}, "
-                f"p99 {_ms(percentile(values, 99))}",
+                row.config.label,
+                f"{row.requests_per_second:,.1f}",
+                f"{row.load.failed:,}",
+                f"{row.load.wrong:,}",
+                _ms(percentile(latencies, 50)),
+                _ms(percentile(latencies, 99)),
+                f"{row.peak}",
             )
         )
-    for name, count in load.errors.most_common():
-        rows.append((f"  error {name}", f"{count:,}"))
-    for status, count in sorted(load.statuses.items()):
-        if not 200 <= status < 300:
-            rows.append((f"  HTTP {status}", f"{count:,}"))
-    rows += [
-        (
-            "SERVER",
-            f"pg_stat_activity, {len(run.samples)} samples every {_ms(run.sample_interval)}",
-        ),
-        ("peak connections", f"{run.peak} (pool max_size {run.max_size})"),
-        ("connections after the burst", str(run.connections_after)),
-        ("rows written", f"{run.rows_written:,}"),
-    ]
-    for alias, stats in run.stats.items():
-        rows.append(
+    widths = [max(len(cells[i]) for cells in lines_of) for i in range(len(header))]
+
+    def format_row(cells: tuple[str, ...]) -> str:
+        first = f"{cells[0]:<{widths[0]}}"
+        pairs = zip(cells[1:], widths[1:], strict=True)
+        rest = "  ".join(f"{cell:>{width}}" for cell, width in pairs)
+        return f"  {first}  {rest}"
+
+    out = [format_row(header), "  " + "-" * (sum(widths) + 2 * (len(widths) - 1))]
+    for row, cells in zip(rows, lines_of[1:], strict=True):
+        out.append(format_row(cells))
+        out.append(f"      -> {verdict(row, rows, max_size)}")
+    return "\n".join(out)
+
+
+def checks(
+    rows: list[Measured], max_size: int, processes: dict[str, int]
+) -> list[tuple[str, bool]]:
+    """What must hold for ours; Django's own configurations are shown, not judged.
+
+    ``processes`` says how many processes of the site each scenario runs
+    (gunicorn's master and workers each hold a pool of their own).
+    """
+    found: list[tuple[str, bool]] = []
+    for row in rows:
+        if not row.config.ours:
+            continue
+        name = f"{row.config.label}, {row.scenario}"
+        load = row.load
+        bound = max_size * processes[row.scenario]
+        per = f"{processes[row.scenario]} processes x " if processes[row.scenario] > 1 else ""
+        found += [
+            (f"{name}: every request got a 2xx", load.failed == 0),
+            (f"{name}: every answer carried its own query's result", load.wrong == 0),
             (
-                f"POOL {alias!r}",
-                f"django_multipool.pool_stats(), at rest after {_ms(run.settle_seconds)}",
-            )
-        )
-        rows += [(key, f"{value:,}") for key, value in stats.items()]
-    width = max(len(label) for label, _ in rows) + 4
-    lines = []
-    for label, value in rows:
-        if label.isupper() or label.startswith("POOL "):
-            lines += ["", f"{label:<{width}}{value}", "-" * (width + len(value))]
-        else:
-            lines.append(f"  {label:<{width - 2}}{value}")
-    lines += ["", _NOTE, ""]
-    for description, passed in run.checks():
-        lines.append(f"[{'ok' if passed else 'FAILED'}] {description}")
-    return "\n".join(lines)
+                f"{name}: the server never saw more than {per}max_size={max_size} sessions",
+                row.peak <= bound,
+            ),
+        ]
+        if row.scenario == "asgi":
+            size = sum(s["pool_size"] for s in row.stats.values())
+            found += [
+                (f"{name}: at rest every connection is back (available == size)", row.at_rest),
+                (
+                    f"{name}: the server's sessions are the pool's connections",
+                    row.sessions_after == size,
+                ),
+            ]
+    return found

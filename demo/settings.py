@@ -1,50 +1,34 @@
-"""Settings of the demo site: one PostgreSQL alias served by django-multipool.
+"""Settings of the demo site: one PostgreSQL alias, configured as ``MULTIPOOL_DEMO_CONFIG`` says.
 
-The database entry is what a user writes after switching ENGINE: Django's own
-keys, CONN_MAX_AGE 0 (the pool replaces persistent connections, which leak
-under ASGI) and one OPTIONS["pool"] dict.
+``demo.configs`` holds the four DATABASES entries the demo compares; ours is
+what a user writes after switching ENGINE: Django's own keys, CONN_MAX_AGE 0
+and one OPTIONS["pool"] dict.
 """
 
 from __future__ import annotations
 
+from demo.configs import CONFIGS, database_entry
 from demo.env import DemoEnv
 
 _env = DemoEnv.from_environ()
-_server = _env.connect_kwargs(_env.database)
 
 SECRET_KEY = "demo-only-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
-INSTALLED_APPS = ["django_multipool", "demo"]
+# django_multipool's app only where its ENGINE serves the site, so Django's
+# own configurations run exactly as their users run them.
+INSTALLED_APPS = ["django_multipool", "demo"] if CONFIGS[_env.config].ours else ["demo"]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "demo.urls"
 USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django_multipool.backends.postgresql",
-        "NAME": _server["dbname"],
-        "USER": _server["user"],
-        "PASSWORD": _server["password"],
-        "HOST": _server["host"],
-        "PORT": _server["port"],
-        "CONN_MAX_AGE": 0,
-        "OPTIONS": {
-            "pool": {
-                "min_size": 2,
-                "max_size": _env.max_size,
-                # Long enough for 200 clients queueing on 10 connections.
-                "timeout": 20,
-            },
-        },
-    }
-}
+DATABASES = {"default": database_entry(_env)}
 
-# Server errors (a PoolTimeout, say) go to uvicorn's stderr, which
-# python -m demo shows when a run fails.
+# Server errors (a PoolTimeout, "too many connections") go to the server's
+# stderr, which python -m demo summarises per configuration.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

