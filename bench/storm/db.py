@@ -37,28 +37,8 @@ ROWS = 100
 
 
 def admin(server: Server, database: str | None = None) -> Any:
-    """A plain autocommit connection as the server's admin user."""
-    if server.vendor.name == "postgresql":
-        import psycopg
-
-        return psycopg.connect(
-            host=server.host,
-            port=server.port,
-            user=server.user,
-            password=server.password,
-            dbname=database or server.database or "postgres",
-            autocommit=True,
-        )
-    import mysql.connector
-
-    return mysql.connector.connect(
-        host=server.host,
-        port=server.port or 3306,
-        user=server.user,
-        password=server.password,
-        database=database or server.database or "mysql",
-        autocommit=True,
-    )
+    """A plain autocommit connection as the server's admin user (the tests' probe's)."""
+    return bench.probe(server).connect(database)
 
 
 def count_sessions(conn: Any) -> int:

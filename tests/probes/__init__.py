@@ -44,6 +44,10 @@ class Probe(ABC):
     def __init__(self, server: Server) -> None:
         self.server = server
 
+    def connect(self, database: str | None = None) -> Any:
+        """A plain autocommit connection as the server's admin user, never a pool's."""
+        raise NotImplementedError(f"{type(self).__name__} has no plain connection to hand out")
+
     @abstractmethod
     def execute(
         self, sql: str, params: tuple[Any, ...] = (), database: str | None = None

@@ -77,13 +77,12 @@ class Probe(BaseProbe):
         "SELECT @multipool_leak, @@session.wait_timeout, @@session.sql_select_limit"
     )
 
-    def execute(
-        self, sql: str, params: tuple[Any, ...] = (), database: str | None = None
-    ) -> list[tuple[Any, ...]]:
+    def connect(self, database: str | None = None) -> Any:
+        """A plain autocommit connection as the server's admin user, never a pool's."""
         import mysql.connector
 
         s = self.server
-        conn = mysql.connector.connect(
+        return mysql.connector.connect(
             host=s.host,
             port=s.port or 3306,
             user=s.user,
@@ -92,6 +91,11 @@ class Probe(BaseProbe):
             autocommit=True,
             use_pure=True,
         )
+
+    def execute(
+        self, sql: str, params: tuple[Any, ...] = (), database: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        conn = self.connect(database)
         try:
             cur = conn.cursor()
             cur.execute(sql, params or None)

@@ -77,13 +77,12 @@ class Probe(BaseProbe):
         " (SELECT count(*) FROM pg_prepared_statements)"
     )
 
-    def execute(
-        self, sql: str, params: tuple[Any, ...] = (), database: str | None = None
-    ) -> list[tuple[Any, ...]]:
+    def connect(self, database: str | None = None) -> Any:
+        """A plain autocommit connection as the server's admin user, never a pool's."""
         import psycopg
 
         s = self.server
-        conn = psycopg.connect(
+        return psycopg.connect(
             host=s.host,
             port=s.port,
             user=s.user,
@@ -91,6 +90,11 @@ class Probe(BaseProbe):
             dbname=database or s.database or "postgres",
             autocommit=True,
         )
+
+    def execute(
+        self, sql: str, params: tuple[Any, ...] = (), database: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        conn = self.connect(database)
         with conn, conn.cursor() as cur:
             cur.execute(sql, params)  # type: ignore[arg-type]
             return cur.fetchall() if cur.description else []
