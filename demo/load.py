@@ -130,10 +130,14 @@ async def run_load(
     max_requests: int,
     warmup: float = 0.0,
     request_timeout: float = 60.0,
+    check_answers: bool = True,
 ) -> LoadResult:
     """Run ``clients`` concurrent clients for ``warmup + duration`` seconds; each cycles ``paths``.
 
-    Requests sent during the first ``warmup`` seconds are not counted.
+    Requests sent during the first ``warmup`` seconds are not counted. With
+    ``check_answers`` each request carries a nonce that a 2xx response must
+    echo (else it counts as ``wrong``); without, requests are plain GETs (the
+    storm's views echo nothing).
     """
     require_loopback(base_url)
     parts = urlsplit(base_url)
@@ -152,8 +156,9 @@ async def run_load(
                 if sent >= deadline or next(budget) >= max_requests:
                     return
                 counted = sent >= measured_from
-                nonce = secrets.token_hex(8)
-                request = f"GET {path}?nonce={nonce} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"
+                nonce = secrets.token_hex(8) if check_answers else ""
+                target = f"{path}?nonce={nonce}" if check_answers else path
+                request = f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"
                 try:
                     if writer is None:
                         reader, writer = await asyncio.open_connection(host, port)
@@ -178,7 +183,7 @@ async def run_load(
                     continue
                 result.latencies[path].append(time.monotonic() - sent)
                 result.statuses[status] += 1
-                if 200 <= status < 300 and not _carries(body, nonce):
+                if check_answers and 200 <= status < 300 and not _carries(body, nonce):
                     result.wrong += 1
         finally:
             if writer is not None:
