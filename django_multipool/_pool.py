@@ -457,6 +457,7 @@ class Pool(Generic[Conn]):
             waiting = len(self._waiters)
             in_use = len(self._in_use)
             failed = self._failed_attempts
+            connecting = self._opening
         if refused is not None:
             cause, exc = refused
             refusal = ConnectRefused.after_attempt(self.name, cause, self._error_text(exc), wait)
@@ -470,6 +471,7 @@ class Pool(Generic[Conn]):
             in_use=in_use,
             connect_errors=failed,
             connect_error=self._connect_error_text(),
+            connecting=connecting,
         )
         logger.warning("%s", error)
         raise error from self._last_connect_error

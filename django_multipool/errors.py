@@ -55,13 +55,25 @@ class PoolTimeout(PoolError):
         in_use: int | None = None,
         connect_errors: int = 0,
         connect_error: str | None = None,
+        connecting: int = 0,
     ) -> PoolTimeout:
-        """Build the message; ``in_use`` below ``max_size`` means connecting failed.
+        """Build the message; ``in_use`` below ``max_size`` means connecting failed or is slow.
 
         ``connect_error`` is what the driver said when connecting, already
-        stripped of secrets by the caller.
+        stripped of secrets by the caller; ``connecting``: attempts still in
+        progress (when the pool knows).
         """
-        if in_use is None or in_use >= max_size:
+        if in_use is not None and in_use < max_size and connecting and not connect_errors:
+            why = (
+                f"only {in_use} of {max_size} connections (max_size) are in use and "
+                f"{connecting} more still being opened: connecting takes longer than the wait"
+            )
+            fix = (
+                "Raise OPTIONS['pool']['timeout'], or min_size so that connections are "
+                "open before they are needed; a server slow to accept connections (load, "
+                "DNS, authentication) is the cause."
+            )
+        elif in_use is None or in_use >= max_size:
             why = f"all {max_size} connections (max_size) are in use"
             fix = (
                 "Raise OPTIONS['pool']['max_size'] if the database can take more "

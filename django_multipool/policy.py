@@ -56,11 +56,13 @@ def timed_out(
     in_use: int,
     connect_errors: int,
     connect_error: str | None = None,
+    connecting: int = 0,
 ) -> PoolTimeout:
     """The error for a caller who waited ``waited`` s in vain.
 
-    ``in_use`` below ``max_size`` says the pool could not open connections,
-    and ``connect_error`` (stripped of secrets by the caller) why.
+    ``in_use`` below ``max_size`` says the pool could not open connections
+    (``connect_error``, stripped of secrets by the caller, says why), or is
+    still opening ``connecting`` of them.
     """
     return PoolTimeout.after_wait(
         name,
@@ -70,4 +72,5 @@ def timed_out(
         in_use=in_use,
         connect_errors=connect_errors,
         connect_error=connect_error,
+        connecting=connecting,
     )

@@ -241,3 +241,12 @@ def test_closing_the_pool_closes_parked_connections() -> None:
     assert driver.closed == [conn.n]
     assert pool.retake(spot, now=monotonic()) is None
     assert pool.stats().pool_size == 0
+
+
+def test_a_wait_shorter_than_a_connect_says_the_connection_is_still_being_opened() -> None:
+    pool: Pool[Conn] = Pool(SlowDriver(0.5), PoolConfig(min_size=0, max_size=1), name="core")
+    pool.open()
+    with pytest.raises(PoolTimeout, match="1 more still being opened") as raised:
+        pool.acquire(timeout=0.1)
+    assert "reachable" not in str(raised.value)
+    pool.close()

@@ -52,3 +52,11 @@ def test_a_timeout_while_connecting_fails_quotes_the_driver() -> None:
     assert "only 1 of 4 connections" in str(error)
     assert "(3 connection attempts failed)" in str(error)
     assert "Connecting fails with: refused" in str(error)
+
+
+def test_a_timeout_while_a_connection_is_still_being_opened_says_so() -> None:
+    config = PoolConfig(max_size=1)
+    error = timed_out("default", config, 0.3, waiting=0, in_use=0, connect_errors=0, connecting=1)
+    assert "1 more still being opened: connecting takes longer than the wait" in str(error)
+    assert "OPTIONS['pool']['timeout']" in str(error)
+    assert "reachable" not in str(error)  # nothing failed: the server answered, slowly
