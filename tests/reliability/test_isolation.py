@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from ..driver_api import set_autocommit
 from ..probes import Probe, SessionState, probe_class
 from ..servers import selected_vendors
 
@@ -183,7 +184,7 @@ def test_a_transaction_never_reaches_the_next_borrower_through_the_adapter(
     pool = make_pool(min_size=1, max_size=1, reset=reset)
     conn = pool.acquire()
     first = session_id(conn.cursor, probe)
-    conn.autocommit = False
+    set_autocommit(conn, False)
     leave_a_transaction(conn.cursor, failed=failed)
     assert_the_transaction_is_open(vendor, conn, failed=failed)
     pool.release(conn)
@@ -194,7 +195,7 @@ def test_a_transaction_never_reaches_the_next_borrower_through_the_adapter(
         # were the first borrower's still open, this would fail (psycopg
         # refuses inside a transaction) or commit it (MySQL's SET autocommit
         # = 1, and Oracle's next statement, commit what is open).
-        conn.autocommit = True
+        set_autocommit(conn, True)
         reused = session_id(conn.cursor, probe) == first
         assert reused is (reset == "rollback" or type(pool).resets_session_in_place)
         run(conn.cursor, f"INSERT INTO {TABLE} VALUES (2, 'second')")
