@@ -272,9 +272,7 @@ class _MySQLdbDriver:
             conn = MySQLdb.connect(**self._kwargs)
         except MySQLdb.OperationalError as exc:
             # See refusal(): a timeout takes connect_timeout, a refusal does not.
-            exc._multipool_answered_at_once = (
-                monotonic() - started < self._connect_timeout / 2
-            )
+            exc._multipool_answered_at_once = monotonic() - started < self._connect_timeout / 2
             raise
         try:
             if self._status_readable is None:

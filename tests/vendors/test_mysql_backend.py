@@ -26,6 +26,7 @@ def server(vendor: str) -> Server:
     assert found is not None
     return found.with_engine(MYSQL_ENGINES["mysql-connector"])
 
+
 _COUNTERS = "('Questions', 'Com_admin_commands')"
 
 

@@ -232,3 +232,14 @@ def test_fork_child_never_touches_an_unpooled_parent_connection(
         cursor.execute(probe.backend_id_sql)
         assert cursor.fetchone()[0] == parent_id
     wrapper.close()
+
+
+def test_without_a_readable_status_every_return_rolls_back(make_pool: Any) -> None:
+    # A client library that does not tell (Oracle's libmysqlclient): unknown
+    # counts as open. A round trip per return, never a transaction carried over.
+    pool = make_pool(min_size=1, max_size=1)
+    pool._driver._status_readable = False
+    conn = pool.acquire()
+    assert pool.holds_transaction(conn)
+    pool.release(conn)
+    assert round_trips(pool, checkout) == 20 + 1  # + the checkout that reads
