@@ -17,11 +17,14 @@ handle ``_get_native_connection()`` returns:
 - ``mysql_reset_connection(mysql)``: COM_RESET_CONNECTION, in libmariadb
   and in Oracle's libmysqlclient (5.7+).
 
-They are called through ctypes. Each connection's first status read is
-checked against ``get_autocommit()``, mysqlclient's own view of the same
-flags; a library that answers differently (or lacks the function) makes
-:func:`server_status` return None, and the adapter then treats every
-session as possibly in a transaction.
+They are called through ctypes. A pool's first connection checks the
+status read against ``get_autocommit()``, mysqlclient's own view of the same
+flags, and against a transaction it opens; a library that answers otherwise
+(or lacks the function) leaves the adapter treating every session as
+possibly in a transaction. The same check locates the flags inside the
+handle, so that each return reads them as one memory word (a foreign call
+costs a few microseconds, on every return); each connection's view is
+compared with the getter before use.
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ from typing import Any
 __all__ = [
     "SERVER_STATUS_AUTOCOMMIT",
     "SERVER_STATUS_IN_TRANS",
+    "can_reset_connection",
     "reset_connection",
     "server_status",
     "status_readable",
+    "status_reader",
 ]
 
 # mysql_com.h, the same in both client libraries.
@@ -108,19 +113,69 @@ def status_readable(conn: Any) -> bool:
     """Whether :func:`server_status` tells the truth about ``conn``'s client library.
 
     Compared with mysqlclient's own reading of the autocommit flag, in both
-    states, on a connection nobody else uses yet. Two round trips; the
-    adapter asks once per process.
+    states and in a transaction, on a connection nobody uses yet: five round
+    trips, once per pool. Also locates the flags inside the handle (see
+    :func:`status_reader`).
     """
     before = conn.get_autocommit()
+    seen: list[tuple[int, frozenset[int]]] = []
     try:
         for mode in (not before, before):
             conn.autocommit(mode)
             status = server_status(conn)
             if status is None or bool(status & SERVER_STATUS_AUTOCOMMIT) != conn.get_autocommit():
                 return False
+            seen.append((status, _offsets_holding(conn, status)))
+        conn.query("START TRANSACTION")
+        status = server_status(conn)
+        if status is not None:
+            seen.append((status, _offsets_holding(conn, status)))
+        conn.rollback()
+        if status is None or not status & SERVER_STATUS_IN_TRANS:
+            return False
     finally:
         conn.autocommit(before)
+    global _status_offset
+    if len({status for status, _ in seen}) == len(seen):  # three different values
+        common = frozenset.intersection(*(offsets for _, offsets in seen))
+        _status_offset = min(common) if len(common) == 1 else None
     return True
+
+
+#: Where the status flags sit in the ``MYSQL`` handle, once located: reading
+#: them there is a memory read instead of a foreign call per return. None:
+#: not located (the foreign call is used).
+_status_offset: int | None = None
+
+
+def _offsets_holding(conn: Any, value: int) -> frozenset[int]:
+    """Offsets in ``conn``'s handle of the aligned 32-bit words equal to ``value``.
+
+    Only inside the connection object: mysqlclient embeds the handle in it.
+    """
+    handle = _handle(conn)
+    if handle is None:
+        return frozenset()
+    end = id(conn) + type(conn).__basicsize__
+    return frozenset(
+        offset
+        for offset in range(0, end - handle - 4, 4)
+        if ctypes.c_uint.from_address(handle + offset).value == value
+    )
+
+
+def status_reader(conn: Any) -> Any | None:
+    """An object whose ``.value`` is ``conn``'s status flags, read in place; None if unknown.
+
+    A view of the handle inside ``conn``: valid as long as ``conn`` is, which
+    is why the adapter keeps it on the connection. Checked against the
+    library's getter before it is handed out.
+    """
+    handle = _handle(conn)
+    if _status_offset is None or handle is None:
+        return None
+    view = ctypes.c_uint.from_address(handle + _status_offset)
+    return view if view.value == server_status(conn) else None
 
 
 def can_reset_connection() -> bool:

@@ -277,6 +277,10 @@ class _MySQLdbDriver:
         try:
             if self._status_readable is None:
                 self._status_readable = status.status_readable(conn)
+            if self._status_readable:
+                # The flags read in place (a memory word), kept with the
+                # connection it points into; None: the library's getter.
+                conn._multipool_status = status.status_reader(conn)
             if self._setup is not None:
                 self._setup(conn)
                 if self.in_transaction(conn) and self._status_readable:
@@ -325,6 +329,9 @@ class _MySQLdbDriver:
 
     def in_transaction(self, conn: Any) -> bool:
         """Whether the server's last reply said a transaction is open; True if unknown."""
+        view = getattr(conn, "_multipool_status", None)
+        if view is not None:
+            return bool(view.value & status.SERVER_STATUS_IN_TRANS)
         if not self._status_readable:
             return True
         flags = status.server_status(conn)

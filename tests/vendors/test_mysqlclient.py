@@ -147,6 +147,14 @@ def test_the_status_read_matches_mysqlclients_own(make_pool: Any) -> None:
     assert status.status_readable(conn)
     flags = status.server_status(conn)
     assert flags is not None and bool(flags & status.SERVER_STATUS_AUTOCOMMIT)
+    # Located in the handle (libmariadb, which the suite's mysqlclient is
+    # built against), the word follows the getter.
+    view = conn._multipool_status
+    assert view is not None and view.value == flags
+    run(conn, "START TRANSACTION")
+    assert view.value == status.server_status(conn) and view.value & status.SERVER_STATUS_IN_TRANS
+    run(conn, "ROLLBACK")
+    assert view.value == status.server_status(conn)
     pool.release(conn)
 
 
