@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from ..driver_api import set_autocommit
+from ..driver_api import mysql_in_transaction, set_autocommit
 from ..probes import Probe, SessionState, probe_class
 from ..servers import selected_vendors
 
@@ -170,7 +170,7 @@ def assert_the_transaction_is_open(vendor: str, conn: Any, *, failed: bool) -> N
         expected = TransactionStatus.INERROR if failed else TransactionStatus.INTRANS
         assert conn.info.transaction_status == expected
     elif vendor == "mysql":
-        assert conn.in_transaction
+        assert mysql_in_transaction(conn)
     elif vendor == "oracle":
         assert conn.transaction_in_progress
 
