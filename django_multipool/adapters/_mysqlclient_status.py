@@ -151,12 +151,21 @@ _status_offset: int | None = None
 def _offsets_holding(conn: Any, value: int) -> frozenset[int]:
     """Offsets in ``conn``'s handle of the aligned 32-bit words equal to ``value``.
 
-    Only inside the connection object: mysqlclient embeds the handle in it.
+    Only inside the connection object, which embeds the handle: never
+    memory it does not own. A proxy around it (OpenTelemetry's
+    instrumentation returns one from ``connect()``) is looked through.
     """
-    handle = _handle(conn)
-    if handle is None:
+    import MySQLdb._mysql
+
+    real = conn
+    if not isinstance(type(real), type) or not issubclass(type(real), MySQLdb._mysql.connection):
+        real = getattr(conn, "__wrapped__", None)
+        if real is None or not issubclass(type(real), MySQLdb._mysql.connection):
+            return frozenset()
+    handle = _handle(real)
+    start, end = id(real), id(real) + type(real).__basicsize__
+    if handle is None or not start <= handle < end:
         return frozenset()
-    end = id(conn) + type(conn).__basicsize__
     return frozenset(
         offset
         for offset in range(0, end - handle - 4, 4)
