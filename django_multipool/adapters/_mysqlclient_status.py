@@ -34,6 +34,7 @@ import functools
 from typing import Any
 
 __all__ = [
+    "SERVER_MORE_RESULTS_EXIST",
     "SERVER_STATUS_AUTOCOMMIT",
     "SERVER_STATUS_IN_TRANS",
     "can_reset_connection",
@@ -46,6 +47,7 @@ __all__ = [
 # mysql_com.h, the same in both client libraries.
 SERVER_STATUS_IN_TRANS = 1
 SERVER_STATUS_AUTOCOMMIT = 2
+SERVER_MORE_RESULTS_EXIST = 8
 
 # enum mariadb_value in libmariadb's mysql.h (stable since Connector/C 3.0).
 _MARIADB_CONNECTION_SERVER_STATUS = 30

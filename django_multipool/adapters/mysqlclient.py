@@ -344,9 +344,35 @@ class _MySQLdbDriver:
         except Exception:  # closed
             return True
 
+    def results_pending(self, conn: Any) -> bool:
+        """Whether a borrower left results unread: the next one's queries would fail.
+
+        A streamed result (``SSCursor``) not read to its end, or result sets
+        of a multi-statement after the first. Django's own cursors read
+        everything; raw code may not. No I/O: ``next_result()`` fails at once
+        while a streamed result is unread, and is only asked when the status
+        flags say no further result set is coming.
+        """
+        view = getattr(conn, "_multipool_status", None)
+        flags = view.value if view is not None else status.server_status(conn)
+        if flags is None or flags & status.SERVER_MORE_RESULTS_EXIST:
+            return True
+        try:
+            conn.next_result()
+        except MySQLdb.Error:
+            return True  # commands out of sync: a streamed result is unread
+        except Exception:  # closed
+            return False  # is_broken() said so already
+        return False
+
     def needs_reset(self, conn: Any) -> bool:
         # Every case in which _reset() sends something; keep the two in step.
-        return self._session_reset or self.in_transaction(conn) or self.autocommit_drifted(conn)
+        return (
+            self._session_reset
+            or self.in_transaction(conn)
+            or self.autocommit_drifted(conn)
+            or self.results_pending(conn)
+        )
 
     def reset(self, conn: Any) -> None:
         # A stalled server must not hold the thread giving the connection
@@ -361,7 +387,9 @@ class _MySQLdbDriver:
         shut_down_socket(conn.fileno())
 
     def _reset(self, conn: Any) -> None:
-        if self._session_reset:
+        if self._session_reset or self.results_pending(conn):
+            # Unread rows belong to a cursor the pool cannot reach; the C
+            # library's reset reads past them, then the session starts over.
             # COM_RESET_CONNECTION ends any transaction, drops temporary
             # tables, user variables, prepared statements, locks and session
             # settings, and leaves autocommit and the character set as the
