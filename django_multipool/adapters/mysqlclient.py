@@ -275,6 +275,10 @@ class _MySQLdbDriver:
             exc._multipool_answered_at_once = monotonic() - started < self._connect_timeout / 2
             raise
         try:
+            # Kept: mysqlclient refuses any call, fileno() too, on a connection
+            # another thread is inside of, which is when the watchdog (and a
+            # forked child, for a connection in use at fork time) needs it.
+            conn._multipool_fd = conn.fileno()
             if self._status_readable is None:
                 self._status_readable = status.status_readable(conn)
             if self._status_readable:
@@ -384,7 +388,7 @@ class _MySQLdbDriver:
                 self._reset(conn)
 
     def interrupt(self, conn: Any) -> None:
-        shut_down_socket(conn.fileno())
+        shut_down_socket(conn._multipool_fd)
 
     def _reset(self, conn: Any) -> None:
         if self._session_reset or self.results_pending(conn):
@@ -437,10 +441,14 @@ def abandon_connection(conn: Any) -> None:
     unconnected socket instead, so a later ``close()`` or finaliser writes
     to nothing and closes only that.
     """
-    try:
-        fd = conn.fileno()
-    except Exception:  # already closed
-        return
+    # Noted at connect (see _MySQLdbDriver.connect()): a thread of the parent
+    # may have been inside the connection at fork time.
+    fd = getattr(conn, "_multipool_fd", None)
+    if fd is None:
+        try:
+            fd = conn.fileno()
+        except Exception:  # already closed
+            return
     if fd < 0:
         return
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as inert, contextlib.suppress(OSError):

@@ -65,6 +65,14 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
             )
         return params
 
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        connection = super().get_new_connection(conn_params)
+        if self._pool_adapter is None:
+            # For a forked child, which cannot ask a connection a thread of
+            # the parent was inside of (abandon_connection).
+            connection._multipool_fd = connection.fileno()
+        return connection
+
     def pool_connect_kwargs(self) -> dict[str, Any]:
         params = super().pool_connect_kwargs()
         # Connections start in the mode Django sets on every checkout, so
