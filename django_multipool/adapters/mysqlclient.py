@@ -76,7 +76,6 @@ CONNECTOR_ONLY_OPTIONS: Mapping[str, str | None] = {
     "ssl_cert": "ssl={'cert': ...}",
     "ssl_key": "ssl={'key': ...}",
     "ssl_disabled": "ssl_mode='DISABLED'",
-    "auth_plugin": None,
     "allow_local_infile": "local_infile",
 }
 

@@ -251,3 +251,20 @@ def test_without_a_readable_status_every_return_rolls_back(make_pool: Any) -> No
     assert pool.holds_transaction(conn)
     pool.release(conn)
     assert round_trips(pool, checkout) == 20 + 1  # + the checkout that reads
+
+
+def test_the_status_word_is_found_through_a_proxy(server: Server) -> None:
+    # OpenTelemetry's instrumentation hands out a wrapt proxy from connect():
+    # the word is looked for inside the real connection object only.
+    import MySQLdb
+    import wrapt
+
+    real = MySQLdb.connect(host=server.host, port=server.port, user=server.user, autocommit=True)
+    try:
+        proxy = wrapt.ObjectProxy(real)
+        assert status.status_readable(proxy)
+        view = status.status_reader(proxy)
+        assert view is not None and view.value == status.server_status(real)
+        assert status._offsets_holding(object(), 2) == frozenset()  # not a connection
+    finally:
+        real.close()
