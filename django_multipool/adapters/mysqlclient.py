@@ -311,8 +311,9 @@ class _MySQLdbDriver:
 
     def is_broken(self, conn: Any) -> bool:
         # An idle MySQL connection never has anything to read: readable means
-        # the server closed it (KILL, wait_timeout, restart) or a borrower
-        # left a streamed result (SSCursor) unread. One poll(), no round trip.
+        # the server closed it (KILL, wait_timeout, restart), or a streamed
+        # result (SSCursor) too large for the C library's buffer is still
+        # coming: closed either way, not drained. One poll(), no round trip.
         try:
             fd = conn.fileno()
         except Exception:  # closed
