@@ -36,6 +36,7 @@ __all__ = ["TESTED", "DriverIncompatible", "Private", "require"]
 TESTED: dict[str, tuple[str, str]] = {
     "django": ("5.2", "6.2"),
     "psycopg": ("3.1.12", "3.4"),
+    "mysqlclient": ("2.2.1", "2.4"),
     "psycopg-pool": ("3.2", "3.4"),
     "mysql-connector-python": ("9.1", "26.11"),
     "oracledb": ("2.3", "26.2"),

@@ -41,10 +41,11 @@ FIRST_REQUEST_UID = "django_multipool.checks.first_request"
 # oracledb.create_pool) nor any driver accepts: on another ENGINE they mean
 # the ENGINE line was forgotten.
 _OUR_KEYS_ONLY = frozenset({"release", "leak_timeout", "driver_options"})
-# Django ENGINEs with no pool of their own, and the django-multipool vendor of each.
+# Django ENGINEs with no pool of their own, and the django-multipool backend of
+# each (the same driver underneath).
 _ENGINES_WITHOUT_POOL = {
     "django.db.backends.mysql": "mysql",
-    "mysql.connector.django": "mysql",
+    "mysql.connector.django": "mysql_connector",
     "django.db.backends.sqlite3": None,
 }
 _OUR_VENDOR_OF = {
@@ -168,7 +169,8 @@ def _check_backend_imports(where: str, engine: str) -> list[CheckMessage]:
             message = f"ENGINE {engine!r} is not a django-multipool backend."
             hint = (
                 "Use django_multipool.backends.postgresql, django_multipool.backends.mysql "
-                "or django_multipool.backends.oracle."
+                "(mysqlclient), django_multipool.backends.mysql_connector "
+                "(mysql-connector-python) or django_multipool.backends.oracle."
             )
         else:
             message = (

@@ -203,7 +203,8 @@ class PoolConfig:
             "unit": "none",
             "edge": (
                 "A callable taking one argument, the driver's own connection (a "
-                "`psycopg.Connection`, mysql-connector's `MySQLConnection`, an "
+                "`psycopg.Connection`, a mysqlclient `Connection` or mysql-connector's "
+                "`MySQLConnection`, an "
                 "`oracledb.Connection`), or the dotted path of one as a string "
                 "(`'myproject.db.configure_connection'`, imported when the pool is built; "
                 "`manage.py check` imports it too); `None` for none. Refused: anything else, "
@@ -300,7 +301,7 @@ class PoolConfig:
     #: Passed verbatim to the driver's pool; validated by the adapter and the driver.
     driver_options: Mapping[str, Any] = dataclasses.field(
         default_factory=dict,
-        # Not in repr: it may hold a password (mysql-connector takes connect()
+        # Not in repr: it may hold a password (the MySQL drivers take connect()
         # arguments here) and values whose repr fails.
         repr=False,
         metadata={
@@ -308,8 +309,10 @@ class PoolConfig:
             "edge": (
                 "A dict with string keys, copied when the pool is built. What it takes is the "
                 "driver's: psycopg_pool `ConnectionPool` arguments on PostgreSQL (`num_workers`, "
-                "`reconnect_timeout`...), extra `mysql.connector.connect()` arguments on "
-                "MySQL/MariaDB (checked against the connector's list), `oracledb.create_pool()` "
+                "`reconnect_timeout`...), extra `MySQLdb.connect()` or "
+                "`mysql.connector.connect()` arguments on MySQL/MariaDB (checked against the "
+                "driver's list; the other driver's arguments name the other ENGINE), "
+                "`oracledb.create_pool()` "
                 "arguments on Oracle (`increment`, `ping_timeout`, `stmtcachesize`, `cclass`...). "
                 "A key that a shared option sets (`min_size`, oracledb's `wait_timeout`...) is "
                 "refused, naming the shared option; so are options a backend cannot honour."

@@ -8,6 +8,7 @@ answers; else ``None`` with the reason (the caller skips, or fails when
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from functools import cache
@@ -63,6 +64,10 @@ class Server:
             entry.update(HOST="", PORT="")
         entry.update(extra)
         return entry
+
+    def with_engine(self, engine: str) -> Server:
+        """The same server, its DATABASES entries naming another ENGINE of the vendor."""
+        return dataclasses.replace(self, vendor=dataclasses.replace(self.vendor, engine=engine))
 
     def dsn(self) -> str:
         auth = self.user + (f":{self.password}" if self.password else "")

@@ -39,7 +39,7 @@ import os
 import select
 import socket
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import mysql.connector
@@ -49,10 +49,10 @@ from mysql.connector.constants import CNX_POOL_ARGS, DEFAULT_CONFIGURATION, Serv
 from .._pool import Pool
 from .._redact import secrets_of
 from .._watchdog import bounded
-from ..adapter import ConnectionSetup, PoolAdapter, PoolStats
+from ..adapter import ConnectionSetup
 from ..errors import AUTHENTICATION_FAILED, UNKNOWN_HOST, PoolConfigError, os_refusal
-from ..parking import ParkingSpot
 from . import _mysql_io
+from ._on_core import PoolCoreAdapter
 
 __all__ = ["MySQLConnectorPoolAdapter", "abandon_connection", "refusal"]
 
@@ -81,7 +81,7 @@ def refusal(exc: BaseException) -> str | None:
     return os_refusal(exc)
 
 
-class MySQLConnectorPoolAdapter(PoolAdapter):
+class MySQLConnectorPoolAdapter(PoolCoreAdapter):
     vendor = "mysql"
     reserved_driver_options: ClassVar[Mapping[str, str]] = {
         # These would build mysql-connector's own pool inside ours.
@@ -89,8 +89,7 @@ class MySQLConnectorPoolAdapter(PoolAdapter):
         "pool_size": "max_size",
         "pool_reset_session": "reset",
     }
-    # The pool core parks (its park() says when it cannot).
-    parks = True
+    _driver: _ConnectorDriver
 
     def _build(self) -> None:
         config, name = self.config, self.name
@@ -119,53 +118,11 @@ class MySQLConnectorPoolAdapter(PoolAdapter):
             secrets=secrets_of({"OPTIONS": kwargs}),
         )
 
-    @property
-    def closed(self) -> bool:
-        return self._pool.closed
-
-    def _open(self, wait: bool) -> None:
-        self._pool.open(wait=wait)
-
-    def _close(self, timeout: float) -> None:
-        self._pool.close(timeout)
-
-    def _acquire(self, timeout: float) -> Any:
-        return self._pool.acquire(timeout)
-
-    def _release(self, conn: Any) -> None:
-        self._pool.release(conn)
-
-    def _discard(self, conn: Any) -> None:
-        self._pool.discard(conn)
-
-    def _park(self, spot: ParkingSpot, conn: Any, now: float) -> bool:
-        return self._pool.park(spot, conn, now)
-
     def holds_transaction(self, conn: Any) -> bool:
         # The status flags of the last reply: a transaction open, or the
         # session switched out of autocommit by SQL (SET autocommit = 0),
         # where the next statement opens one.
         return bool(conn.in_transaction) or self._driver.autocommit_drifted(conn)
-
-    def _retake(self, spot: ParkingSpot, now: float) -> Any | None:
-        return self._pool.retake(spot, now)
-
-    def release_parked(self, spot: ParkingSpot) -> None:
-        self._pool.release_parked(spot)
-
-    def _stats(self, usage_ms: int) -> PoolStats:
-        return self._pool.stats(usage_ms)
-
-    def _time_connects(self, record: Callable[[float], None]) -> None:
-        self._pool.on_connected = record
-
-    def _forget_after_fork(self) -> None:
-        self._ledger.forget_after_fork()
-        self._pool.forget_after_fork()
-
-    @property
-    def parked(self) -> int:
-        return self._pool.parked
 
 
 def _validate_connect_kwargs(kwargs: Mapping[str, Any], driver_options: Mapping[str, Any]) -> None:

@@ -98,7 +98,7 @@ class Hook:
             if vendor_of(connection) == "postgresql":
                 connection.autocommit = False
             else:
-                connection.start_transaction()
+                execute(connection, "START TRANSACTION")
             execute(connection, "SELECT 1")
         if self._fail_on(number):
             raise HookFailed(f"the hook refused connection number {number}")
@@ -120,7 +120,9 @@ def state(wrapper: Any, vendor: str) -> Any:
 def closed(connection: Any) -> bool:
     if vendor_of(connection) == "postgresql":
         return bool(connection.closed)
-    return connection._socket is None or not connection.is_connected()
+    if hasattr(connection, "is_connected"):  # mysql-connector
+        return connection._socket is None or not connection.is_connected()
+    return not connection.open  # mysqlclient
 
 
 def server_sessions_drop_to(probe: Probe, count: int) -> bool:

@@ -19,6 +19,7 @@ from django.db import OperationalError
 
 from django_multipool import PoolClosed, PoolStats, PoolTimeout, TooManyRequests
 
+from ..driver_api import set_autocommit
 from ..probes import Probe
 
 pytestmark = pytest.mark.vendor
@@ -76,7 +77,7 @@ def wait_until(predicate: Any, timeout: float = 10.0) -> bool:
 def test_hands_out_the_drivers_own_connection_and_reuses_it(make_pool: Any, probe: Probe) -> None:
     pool = make_pool(min_size=1, max_size=1)
     conn = pool.acquire()
-    assert type(conn).__module__.split(".")[0] in {"psycopg", "mysql", "oracledb"}
+    assert type(conn).__module__.split(".")[0] in {"psycopg", "mysql", "MySQLdb", "oracledb"}
     first = backend_id(conn, probe)
     pool.release(conn)
     conn = pool.acquire()
@@ -291,11 +292,11 @@ def test_an_open_transaction_never_reaches_the_next_borrower(
     probe.execute_in_test_db("CREATE TABLE multipool_tx (x int)")
     pool = make_pool(min_size=1, max_size=1, reset=reset)
     conn = pool.acquire()
-    conn.autocommit = False
+    set_autocommit(conn, False)
     run(conn, "INSERT INTO multipool_tx VALUES (1)")
     pool.release(conn)
     conn = pool.acquire(timeout=10)
-    conn.autocommit = True
+    set_autocommit(conn, True)
     assert run(conn, "SELECT count(*) FROM multipool_tx")[0][0] == 0
     pool.release(conn)
 

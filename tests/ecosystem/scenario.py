@@ -40,12 +40,14 @@ PACKAGES = (
     "psycopg",
     "psycopg-pool",
     "mysql-connector-python",
+    "mysqlclient",
     "django-debug-toolbar",
     "sentry-sdk",
     "opentelemetry-sdk",
     "opentelemetry-instrumentation-django",
     "opentelemetry-instrumentation-psycopg",
     "opentelemetry-instrumentation-mysql",
+    "opentelemetry-instrumentation-mysqlclient",
     "django-silk",
 )
 
@@ -79,10 +81,14 @@ def instrument_opentelemetry() -> Any:
         from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 
         PsycopgInstrumentor().instrument(raise_exception_on_conflict=True)
-    elif VENDOR == "mysql":
+    elif VENDOR == "mysql" and CONFIG["database"]["ENGINE"].endswith("mysql_connector"):
         from opentelemetry.instrumentation.mysql import MySQLInstrumentor
 
         MySQLInstrumentor().instrument(raise_exception_on_conflict=True)
+    elif VENDOR == "mysql":
+        from opentelemetry.instrumentation.mysqlclient import MySQLClientInstrumentor
+
+        MySQLClientInstrumentor().instrument(raise_exception_on_conflict=True)
     return exporter
 
 

@@ -4,7 +4,7 @@ Each scenario serves the site in tests/ecosystem/project through Django's
 WSGI and ASGI handlers with one tool installed as its docs say (all of them
 in ``all-tools``; none in ``no-tool``, the control): django-debug-toolbar's
 SQL panel, sentry-sdk's Django integration, OpenTelemetry's Django and DB-API
-instrumentation (psycopg, mysql-connector), django-silk. The pool has
+instrumentation (psycopg, mysqlclient or mysql-connector), django-silk. The pool has
 ``max_size=1``, so a connection a tool keeps from going back shows: another
 thread cannot run a statement in the middle of a view, or the next request
 times out. Every request must answer 200 with the right rows and raise
@@ -64,6 +64,7 @@ MODULES = {
         "opentelemetry.instrumentation.asgi",
         "opentelemetry.instrumentation.psycopg",
         "opentelemetry.instrumentation.mysql",
+        "opentelemetry.instrumentation.mysqlclient",
     ),
     "silk": ("silk",),
 }

@@ -40,6 +40,7 @@ import pytest
 
 from django_multipool import PoolClosed
 
+from ..driver_api import mysql_socket_fileno
 from ..probes import Probe
 
 pytestmark = pytest.mark.vendor
@@ -58,7 +59,8 @@ def local_port(conn: Any, vendor: str) -> int | None:
         with socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock:
             return int(sock.getsockname()[1])
     if vendor == "mysql":
-        return int(conn._socket.sock.getsockname()[1])
+        with socket.socket(fileno=os.dup(mysql_socket_fileno(conn))) as sock:
+            return int(sock.getsockname()[1])
     return None  # python-oracledb keeps its socket private: Oracle is checked by session id
 
 

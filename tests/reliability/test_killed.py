@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from django.db import DatabaseError, OperationalError
 
+from ..driver_api import mysql_driver_errors
 from ..probes import Probe
 from ..servers import Server
 from ..vendors import VENDORS
@@ -271,16 +272,14 @@ def _django_backend_id(wrapper: Any, probe: Probe) -> str:
         return str(cursor.fetchone()[0])
 
 
-def _driver_errors(vendor: str) -> type[BaseException]:
+def _driver_errors(vendor: str) -> type[BaseException] | tuple[type[BaseException], ...]:
     """The base class of the vendor's driver errors."""
     if vendor == "postgresql":
         import psycopg
 
         return psycopg.Error
     if vendor == "mysql":
-        import mysql.connector
-
-        return mysql.connector.Error  # type: ignore[no-any-return]
+        return mysql_driver_errors()  # type: ignore[return-value]
     import oracledb
 
     return oracledb.Error  # type: ignore[no-any-return]

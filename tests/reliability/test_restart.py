@@ -26,6 +26,7 @@ from django.db import OperationalError, connections
 
 from django_multipool import PoolTimeout
 
+from ..driver_api import mysql_driver_errors
 from .load import Load, Outcome, django_alias, private_settings, run, wait_until
 from .private_servers import PrivateServer
 
@@ -201,15 +202,13 @@ def test_django_requests_across_a_restart(restartable: PrivateServer, check: boo
         assert pool.checked_out == 0
 
 
-def _driver_error(vendor: str) -> type[BaseException]:
+def _driver_error(vendor: str) -> type[BaseException] | tuple[type[BaseException], ...]:
     if vendor == "postgresql":
         import psycopg
 
         return psycopg.OperationalError
     if vendor == "mysql":
-        import mysql.connector
-
-        return mysql.connector.Error  # type: ignore[no-any-return]
+        return mysql_driver_errors()  # type: ignore[return-value]
     import oracledb
 
     return oracledb.Error  # type: ignore[no-any-return]

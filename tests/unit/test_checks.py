@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent.parent
 
 PG = "django_multipool.backends.postgresql"
 MYSQL = "django_multipool.backends.mysql"
+CONNECTOR = "django_multipool.backends.mysql_connector"
 ORACLE = "django_multipool.backends.oracle"
 # Unroutable (TEST-NET-3): a check that tried to connect would hang, not pass.
 NOWHERE = {"HOST": "203.0.113.1", "PORT": "5", "USER": "u", "PASSWORD": "pw-in-settings"}
@@ -133,9 +134,14 @@ def configure_connection(connection: Any) -> None:
         # psycopg_pool does not know it: its TypeError, named.
         (PG, {"driver_options": {"no_such_knob": 1}}, {}, "TypeError"),
         # mysql-connector's own pool inside ours.
-        (MYSQL, {"driver_options": {"pool_size": 5}}, {}, "OPTIONS['pool']['max_size']"),
-        (MYSQL, True, {"use_pure": False}, "use_pure"),
-        (MYSQL, {"driver_options": {"not_a_connect_arg": 1}}, {}, "does not accept"),
+        (CONNECTOR, {"driver_options": {"pool_size": 5}}, {}, "OPTIONS['pool']['max_size']"),
+        (CONNECTOR, True, {"use_pure": False}, "use_pure"),
+        (CONNECTOR, {"driver_options": {"not_a_connect_arg": 1}}, {}, "does not accept"),
+        # mysql-connector's arguments given to the mysqlclient ENGINE: the other ENGINE named.
+        (MYSQL, {"driver_options": {"pool_size": 5}}, {}, f"ENGINE to '{CONNECTOR}'"),
+        (MYSQL, {"driver_options": {"connection_timeout": 5}}, {}, "connect_timeout"),
+        (MYSQL, True, {"use_pure": True}, f"ENGINE to '{CONNECTOR}'"),
+        (MYSQL, {"driver_options": {"not_a_connect_arg": 1}}, {}, "MySQLdb.connect() does not"),
         # python-oracledb: options the adapter refuses, in DATABASES OPTIONS or driver_options.
         (ORACLE, {"driver_options": {"homogeneous": False}}, {}, "'homogeneous'"),
         (ORACLE, True, {"getmode": 1}, "python-oracledb pool parameter"),
@@ -292,7 +298,7 @@ def test_w003_release_per_transaction_without_autocommit() -> None:
     ("engine", "pool", "hint"),
     [
         ("django.db.backends.mysql", True, f"Set ENGINE to '{MYSQL}'."),
-        ("mysql.connector.django", {"max_size": 5}, f"Set ENGINE to '{MYSQL}'."),
+        ("mysql.connector.django", {"max_size": 5}, f"Set ENGINE to '{MYSQL}_connector'."),
         ("django.db.backends.postgresql", {"release": "transaction"}, f"Set ENGINE to '{PG}'."),
         ("django.db.backends.oracle", {"reset": "session"}, f"Set ENGINE to '{ORACLE}'."),
         ("django.db.backends.sqlite3", True, "remove OPTIONS['pool']"),

@@ -184,6 +184,42 @@ def test_mysql_connector_refusals(refused_port: int, no_such_host: str, silent_p
     assert refusal(ConnectionRefusedError()) is None  # not the driver's
 
 
+# -- mysqlclient ----------------------------------------------------------------------------
+
+
+def test_mysqlclient_refusals(
+    refused_port: int, no_such_host: str, silent_port: int, full_backlog_port: int
+) -> None:
+    MySQLdb = pytest.importorskip("MySQLdb")
+    from django_multipool.adapters.mysqlclient import _MySQLdbDriver, refusal
+
+    def connect(host: str, port: int) -> BaseException:
+        driver = _MySQLdbDriver(
+            {"host": host, "port": port, "connect_timeout": 1},
+            None,
+            session_reset=False,
+            round_trip_limit=1,
+        )
+        return raised(driver.connect)
+
+    refused = connect("127.0.0.1", refused_port)
+    assert refused.args[0] in (2002, 2003) and refusal(refused) == CONNECTION_REFUSED
+    assert refusal(connect(no_such_host, 3306)) == UNKNOWN_HOST
+    assert refusal(connect("127.0.0.1", silent_port)) is None  # the handshake never came
+    # The C library says "Can't connect" for a connect that timed out too.
+    timed_out = connect("127.0.0.1", full_backlog_port)
+    assert timed_out.args[0] in (2002, 2003) and refusal(timed_out) is None
+    # What the server sends (tests/reliability/test_down.py gets a real 1045).
+    errors = MySQLdb
+    assert refusal(errors.OperationalError(1045, "Access denied")) == AUTHENTICATION_FAILED
+    assert refusal(errors.OperationalError(1044, "Access denied")) == AUTHENTICATION_FAILED
+    assert refusal(errors.OperationalError(1130, "Host is not allowed")) == AUTHENTICATION_FAILED
+    assert refusal(errors.OperationalError(1040, "Too many connections")) is None
+    assert refusal(errors.OperationalError(1049, "Unknown database")) is None
+    assert refusal(errors.OperationalError(2003, "Can't connect")) is None  # not timed: unknown
+    assert refusal(ConnectionRefusedError()) is None  # not the driver's
+
+
 # -- python-oracledb --------------------------------------------------------------------------
 
 

@@ -33,10 +33,11 @@ TABLES = {
     "django_multipool.adapters._psycopg_privates": (("PRIVATES", "psycopg-pool"),),
     "django_multipool.adapters._mysql_privates": (("PRIVATES", "mysql-connector-python"),),
     "django_multipool.adapters._oracledb_privates": (("PRIVATES", "oracledb"),),
+    "django_multipool.adapters._mysqlclient_privates": (("PRIVATES", "mysqlclient"),),
     "django_multipool.backends._privates": (("PRIVATES", "django"),),
     "django_multipool.backends.postgresql._privates": (("PRIVATES", "django"),),
     "django_multipool.backends.oracle._privates": (("PRIVATES", "django"),),
-    "django_multipool.backends.mysql._privates": (
+    "django_multipool.backends.mysql_connector._privates": (
         ("DJANGO_PRIVATES", "django"),
         ("CONNECTOR_PRIVATES", "mysql-connector-python"),
     ),
@@ -250,7 +251,9 @@ def test_manage_py_check_reports_it(monkeypatch: pytest.MonkeyPatch) -> None:
             "django_multipool.backends.mysql",
         ),
     )
-    [error] = checks._check_backend_imports("default", "django_multipool.backends.mysql")
+    [error] = checks._check_backend_imports(
+        "default", "django_multipool.backends.mysql_connector"
+    )
     assert error.id == "django_multipool.E004"
     assert "_strioerror" in error.msg
     assert "not installed" not in error.msg
@@ -271,7 +274,7 @@ def test_djangos_backend_loader_chains_it(monkeypatch: pytest.MonkeyPatch) -> No
         ),
     )
     with pytest.raises(ImproperlyConfigured) as raised:
-        load_backend("django_multipool.backends.mysql")
+        load_backend("django_multipool.backends.mysql_connector")
     assert isinstance(raised.value.__cause__, DriverIncompatible)
 
 
@@ -332,7 +335,7 @@ def test_mysql_connector_calls_the_status_hook_through_the_instance() -> None:
 
 def test_the_mysql_backend_converter_is_dispatched_by_type_name() -> None:
     pytest.importorskip("mysql.connector")
-    from django_multipool.backends.mysql.base import DjangoMySQLConverter
+    from django_multipool.backends.mysql_connector.base import DjangoMySQLConverter
 
     value = uuid.UUID(int=1)
     assert DjangoMySQLConverter().to_mysql(value) == str(value).encode()

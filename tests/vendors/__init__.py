@@ -7,7 +7,30 @@ as ``tests/vendors/test_<vendor>*.py``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+#: The two MySQL ENGINEs: mysqlclient (Django's driver, the default) and
+#: mysql-connector-python. MULTIPOOL_MYSQL_ENGINE picks the one the "mysql"
+#: vendor's tests run on; nox runs the contract suite on both.
+MYSQL_ENGINES = {
+    "mysqlclient": "django_multipool.backends.mysql",
+    "mysql-connector": "django_multipool.backends.mysql_connector",
+}
+MYSQL_ENGINE_ENV = "MULTIPOOL_MYSQL_ENGINE"
+
+
+def mysql_engine() -> str:
+    """The MySQL ENGINE under test: a key of MYSQL_ENGINES, or an ENGINE path."""
+    chosen = os.environ.get(MYSQL_ENGINE_ENV, "mysqlclient")
+    if chosen in MYSQL_ENGINES.values():
+        return chosen
+    try:
+        return MYSQL_ENGINES[chosen]
+    except KeyError:
+        raise ValueError(
+            f"{MYSQL_ENGINE_ENV}={chosen!r}; expected one of {sorted(MYSQL_ENGINES)}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -39,8 +62,8 @@ VENDORS: dict[str, Vendor] = {
         ),
         Vendor(
             name="mysql",
-            engine="django_multipool.backends.mysql",
-            extra="mysql",
+            engine=mysql_engine(),
+            extra="mysql" if mysql_engine() == MYSQL_ENGINES["mysqlclient"] else "mysql-connector",
             dsn_env="MULTIPOOL_MYSQL_DSN",
             dsn_example="mysql://root@127.0.0.1:3306/mysql",
             image="mariadb:10.11",

@@ -13,8 +13,19 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from ..probes import Probe
+from ..servers import Server, find_server
+from . import MYSQL_ENGINES
 
 pytestmark = [pytest.mark.vendor, pytest.mark.parametrize("vendor", ["mysql"], indirect=True)]
+
+
+@pytest.fixture(scope="session")
+def server(vendor: str) -> Server:
+    """This module is about the mysql-connector ENGINE, whichever the suite runs on."""
+    found, _ = find_server(vendor)
+    assert found is not None
+    return found.with_engine(MYSQL_ENGINES["mysql-connector"])
+
 
 _COUNTERS = "('Questions', 'Com_admin_commands')"
 

@@ -19,8 +19,18 @@ import pytest
 from django_multipool import ConnectRefused, PoolTimeout
 
 from ..probes import Probe
+from ..servers import Server, find_server
+from . import MYSQL_ENGINES
 
 pytestmark = [pytest.mark.vendor, pytest.mark.parametrize("vendor", ["mysql"], indirect=True)]
+
+
+@pytest.fixture(scope="session")
+def server(vendor: str) -> Server:
+    """This module is about the mysql-connector ENGINE, whichever the suite runs on."""
+    found, _ = find_server(vendor)
+    assert found is not None
+    return found.with_engine(MYSQL_ENGINES["mysql-connector"])
 
 
 def run(conn: Any, sql: str) -> list[Any]:

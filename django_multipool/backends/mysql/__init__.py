@@ -1,1 +1,1 @@
-"""MySQL/MariaDB backend: mysql-connector-python's Django backend, pooled."""
+"""MySQL/MariaDB backend: Django's own, with mysqlclient, pooled."""

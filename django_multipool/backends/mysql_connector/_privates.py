@@ -1,4 +1,4 @@
-"""The Django internals :mod:`django_multipool.backends.mysql` relies on.
+"""The Django internals :mod:`django_multipool.backends.mysql_connector` relies on.
 
 Django's own and those of mysql-connector's Django backend
 (``mysql.connector.django``), on which ours is built. Imported by the
@@ -66,5 +66,5 @@ CONNECTOR_PRIVATES = (
     ),
 )
 
-require("django_multipool.backends.mysql", "django", DJANGO_PRIVATES)
-require("django_multipool.backends.mysql", "mysql-connector-python", CONNECTOR_PRIVATES)
+require("django_multipool.backends.mysql_connector", "django", DJANGO_PRIVATES)
+require("django_multipool.backends.mysql_connector", "mysql-connector-python", CONNECTOR_PRIVATES)

@@ -1,0 +1,1 @@
+"""MySQL/MariaDB backend on mysql-connector-python's Django backend, pooled."""
