@@ -251,9 +251,7 @@ def test_manage_py_check_reports_it(monkeypatch: pytest.MonkeyPatch) -> None:
             "django_multipool.backends.mysql",
         ),
     )
-    [error] = checks._check_backend_imports(
-        "default", "django_multipool.backends.mysql_connector"
-    )
+    [error] = checks._check_backend_imports("default", "django_multipool.backends.mysql_connector")
     assert error.id == "django_multipool.E004"
     assert "_strioerror" in error.msg
     assert "not installed" not in error.msg
