@@ -266,9 +266,11 @@ def _ceiling(server: Server, port: int | None) -> dict[str, Any]:
     return result
 
 
-def _ours(release: str, parking: bool = True) -> Callable[[Server, int | None], dict[str, Any]]:
+def _ours(
+    release: str, parking: bool = True, engine: str | None = None
+) -> Callable[[Server, int | None], dict[str, Any]]:
     def entry(server: Server, port: int | None) -> dict[str, Any]:
-        result = _base(server, server.vendor.engine)
+        result = _base(server, engine or server.vendor.engine)
         result["OPTIONS"] = {
             "pool": {
                 "min_size": 2,
@@ -320,6 +322,12 @@ CONFIGURATIONS = [
     ),
     Configuration("ours-request", 'ours, release="request"', BOTH, _ours("request")),
     Configuration("ours-transaction", 'ours, release="transaction"', BOTH, _ours("transaction")),
+    Configuration(
+        "ours-connector-transaction",
+        'ours on mysql-connector, release="transaction"',
+        ("mysql",),
+        _ours("transaction", engine="django_multipool.backends.mysql_connector"),
+    ),
     Configuration("ceiling", "ceiling: no query, the same hops and awaits", BOTH, _ceiling),
     Configuration(
         "ours-transaction-unparked",
