@@ -37,6 +37,7 @@ from .._janitor import defer
 from ..adapter import ConnectionSetup, PoolAdapter
 from ..config import PoolConfig
 from ..errors import PoolClosed, SessionStateError
+from ..identity import PoolIdentity
 from ..parking import ParkingSpot
 from .cursors import CountedCursor
 from .registry import registry, wrappers
@@ -161,6 +162,15 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         params: dict[str, Any] = self.get_connection_params()
         params.pop("pool", None)
         return params
+
+    def pool_identity(self) -> PoolIdentity:
+        """Whose the pool's sessions are, as the vendor backends tell the server.
+
+        Called while the pool is built (from :meth:`pool_connect_kwargs`), in
+        the process that builds it: a forked child's pool names its own pid.
+        """
+        config = self.pool_config
+        return PoolIdentity.of_this_process(config.pool_name(self.alias), config.max_size)
 
     def prepare_pooled_connection(self, connection: Any) -> None:
         """Per-checkout work Django's own get_new_connection() would do (no I/O)."""
