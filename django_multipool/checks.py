@@ -202,12 +202,13 @@ def _behind_transaction_pooler(where: str, entry: Mapping[str, Any]) -> list[Che
                 f"{pooler}, and OPTIONS['prepare_threshold'] is "
                 f"{options.get('prepare_threshold')!r}: psycopg prepares statements in one "
                 f"server session and runs them by name in later transactions. PgBouncer "
-                f"before 1.21, or with max_prepared_statements = 0 (its default), fails them "
+                f"before 1.21, or with max_prepared_statements = 0 (the default before 1.24), "
+                f"fails them "
                 f'("prepared statement "_pg3_0" does not exist").',
                 hint=(
                     "Remove prepare_threshold (Django's default, None, prepares nothing), or "
-                    "run PgBouncer 1.21+ with max_prepared_statements > 0 and silence "
-                    "django_multipool.W006."
+                    "run PgBouncer 1.21+ with max_prepared_statements > 0 (1.24+: the "
+                    "default) and silence django_multipool.W006."
                 ),
                 obj=where,
                 id="django_multipool.W006",
