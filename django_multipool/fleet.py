@@ -109,6 +109,9 @@ class ServerView:
     identities_visible: bool
     warnings: list[str] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    #: OPTIONS["pool"]["behind"] of the alias asked: the server's sessions are
+    #: then a pooler's, and the pools' max_size counts against the pooler.
+    behind: str | None = None
 
     @property
     def pools(self) -> list[SessionGroup]:
@@ -130,6 +133,8 @@ class ServerView:
     @property
     def exhausts(self) -> bool:
         """Whether the pools at max_size, with the other sessions, pass the limit."""
+        if self.behind is not None:
+            return False  # the pooler's server sessions are the budget, not our pools
         return self.fleet_max + self.other_sessions > self.limits.for_clients
 
     def as_dict(self) -> dict[str, Any]:
@@ -145,6 +150,7 @@ class ServerView:
             "fleet_max": self.fleet_max,
             "other_sessions": self.other_sessions,
             "exhausts": self.exhausts,
+            "behind": self.behind,
             "groups": [g.as_dict() for g in self.groups],
             "warnings": list(self.warnings),
             "notes": list(self.notes),
@@ -159,6 +165,7 @@ def summarize(
     identities_visible: bool = True,
     exclude_pid: tuple[int, str] | None = None,
     notes: Iterable[str] = (),
+    behind: str | None = None,
 ) -> ServerView:
     """Group sessions by pool and process (ours) or application/user/client (others).
 
@@ -194,7 +201,16 @@ def summarize(
         groups.values(),
         key=lambda g: (g.kind != "multipool", g.name, g.host, g.pid or 0, g.user),
     )
-    view = ServerView(vendor, limits, ordered, identities_visible, notes=list(notes))
+    view = ServerView(
+        vendor, limits, ordered, identities_visible, notes=list(notes), behind=behind
+    )
+    if behind is not None:
+        view.notes.append(
+            f"this alias is behind a pooler ({behind}): the sessions above are the pooler's, "
+            f"each showing the client of its latest transaction, so the pools' max_size adds "
+            f"up against the pooler's max_client_conn, and the server's budget is the "
+            f"pooler's pool size (docs/scaling.md)."
+        )
     view.warnings = _warnings(view)
     return view
 
@@ -217,7 +233,11 @@ def _warnings(view: ServerView) -> list[str]:
             f"run fewer processes, raise max_connections, or put a server-side pooler "
             f"in between (docs/scaling.md)."
         )
-    elif view.pools and view.fleet_max + view.other_sessions > 0.9 * limits.for_clients:
+    elif (
+        view.behind is None
+        and view.pools
+        and view.fleet_max + view.other_sessions > 0.9 * limits.for_clients
+    ):
         warnings.append(
             f"the pools seen may open {view.fleet_max} of the {limits.for_clients} sessions "
             f"the server accepts, with {view.other_sessions} others open: less than 10% "
@@ -229,16 +249,17 @@ def _warnings(view: ServerView) -> list[str]:
 # -- reading the server ------------------------------------------------------------------
 
 
-def read_server(connection: Any) -> ServerView:
+def read_server(connection: Any, *, behind: str | None = None) -> ServerView:
     """What the server of Django ``connection`` shows: limits and client sessions.
 
-    The calling process's own pool and session are left out.
+    The calling process's own pool and session are left out. ``behind`` is
+    the alias's ``OPTIONS["pool"]["behind"]``.
     """
     reader = _READERS.get(connection.vendor)
     if reader is None:
         raise NotImplementedError(f"no server view for vendor {connection.vendor!r}")
     with connection.cursor() as cursor:
-        return reader(cursor)
+        return reader(cursor, behind)
 
 
 def _this_process() -> tuple[int, str]:
@@ -246,7 +267,7 @@ def _this_process() -> tuple[int, str]:
     return me.pid, me.host
 
 
-def _postgresql(cursor: Any) -> ServerView:
+def _postgresql(cursor: Any, behind: str | None) -> ServerView:
     cursor.execute(
         "SELECT current_setting('max_connections')::int,"
         " current_setting('superuser_reserved_connections')::int,"
@@ -269,7 +290,7 @@ def _postgresql(cursor: Any) -> ServerView:
         SessionRow(app or None, user, client, _pg_state(state), db)
         for app, user, client, state, db in cursor.fetchall()
     ]
-    return summarize("postgresql", limits, rows, exclude_pid=_this_process())
+    return summarize("postgresql", limits, rows, exclude_pid=_this_process(), behind=behind)
 
 
 def _pg_state(state: str) -> str:
@@ -278,16 +299,18 @@ def _pg_state(state: str) -> str:
     return "idle" if state == "idle" else "active"
 
 
-def _mysql(cursor: Any) -> ServerView:
-    cursor.execute(
-        "SELECT @@max_connections, @@extra_port, @@extra_max_connections, @@performance_schema"
-    )
-    max_connections, extra_port, extra_max, performance_schema = cursor.fetchone()
+def _mysql(cursor: Any, behind: str | None) -> ServerView:
+    cursor.execute("SELECT @@max_connections, @@performance_schema, VERSION()")
+    max_connections, performance_schema, version = cursor.fetchone()
     # MariaDB and MySQL let one more session in for an administrator
     # (SUPER / CONNECTION ADMIN) once max_connections are taken.
     limits = Limits(int(max_connections), extra={"administrator": 1})
-    if int(extra_port or 0):
-        limits.extra["extra_max_connections"] = int(extra_max)
+    if "mariadb" in _text(version).lower():
+        # MariaDB's extra port has slots of its own (MySQL's admin port is unlimited).
+        cursor.execute("SELECT @@extra_port, @@extra_max_connections")
+        extra_port, extra_max = cursor.fetchone()
+        if int(extra_port or 0):
+            limits.extra["extra_max_connections"] = int(extra_max)
     if int(performance_schema):
         cursor.execute(
             "SELECT a.ATTR_VALUE, p.USER, p.HOST, p.COMMAND, coalesce(p.DB, '')"
@@ -328,10 +351,11 @@ def _mysql(cursor: Any) -> ServerView:
         identities_visible=bool(int(performance_schema)),
         exclude_pid=_this_process(),
         notes=notes,
+        behind=behind,
     )
 
 
-def _oracle(cursor: Any) -> ServerView:
+def _oracle(cursor: Any, behind: str | None) -> ServerView:
     cursor.execute("SELECT name, value FROM v$parameter WHERE name IN ('sessions', 'processes')")
     parameters = {name: int(value) for name, value in cursor.fetchall()}
     # A dedicated-server session is also a server process: the lower one binds.
@@ -354,7 +378,9 @@ def _oracle(cursor: Any) -> ServerView:
         f"sessions = {parameters['sessions']}, processes = {parameters['processes']}: the "
         f"lower is shown as max_connections (background processes take some of processes)."
     ]
-    return summarize("oracle", limits, rows, exclude_pid=_this_process(), notes=notes)
+    return summarize(
+        "oracle", limits, rows, exclude_pid=_this_process(), notes=notes, behind=behind
+    )
 
 
 def _text(value: Any) -> str:
@@ -363,7 +389,7 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-_READERS: dict[str, Callable[[Any], ServerView]] = {
+_READERS: dict[str, Callable[[Any, str | None], ServerView]] = {
     "postgresql": _postgresql,
     "mysql": _mysql,
     "oracle": _oracle,

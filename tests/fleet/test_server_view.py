@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -154,6 +155,12 @@ def assert_fleet_grouped(server: Server, tmp_path: Path) -> None:
     assert sorted((g["name"], g["host"], g["pid"]) for g in ours) == sorted(
         ("web", host, pid) for pid in pids
     ), view["groups"]
+    if server.vendor.name == "mysql":
+        assert view["extra"] == {"administrator": 1, "extra_max_connections": 3}
+        assert "extra_max_connections 3" in table.stdout
+    else:
+        assert set(view["reserved"]) >= {"superuser_reserved_connections"}
+    assert view["for_clients"] == view["max_connections"] - sum(view["reserved"].values())
     for group in ours:
         assert (group["max_size"], group["sessions"]) == (4, 2), group
         assert group["active"] + group["idle"] + group["idle_in_transaction"] == 2
@@ -266,7 +273,15 @@ def mariadb_with_performance_schema() -> Iterator[Server]:
             pytest.fail(f"MULTIPOOL_REQUIRE names mysql, but {why}")
         pytest.skip(why)
     assert isinstance(private, PrivateMariaDB)
-    private.server_args.append("--performance-schema=ON")
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        extra_port = spare.getsockname()[1]
+    # The extra port shows in the limits (administrators' slots beyond max_connections).
+    private.server_args += [
+        "--performance-schema=ON",
+        f"--extra-port={extra_port}",
+        "--extra-max-connections=3",
+    ]
     try:
         private.start()
         assert private.server is not None

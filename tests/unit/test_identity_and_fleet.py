@@ -86,3 +86,11 @@ def test_summarize_leaves_out_the_asking_process() -> None:
     mine = PoolIdentity("default", 50, 7, "cli").text()
     view = summarize("mysql", Limits(151), [row(mine)], exclude_pid=(7, "cli"))
     assert view.groups == [] and view.fleet_max == 0
+
+
+def test_behind_a_pooler_the_pools_max_is_not_the_servers_budget() -> None:
+    rows = [row(PoolIdentity("default", 50, pid, "h").text()) for pid in range(3)]
+    view = summarize("postgresql", Limits(100), rows, behind="pgbouncer-transaction")
+    assert view.fleet_max == 150 and not view.exhausts and view.warnings == []
+    assert any("max_client_conn" in note for note in view.notes)
+    assert view.as_dict()["behind"] == "pgbouncer-transaction"

@@ -149,7 +149,7 @@ class Command(BaseCommand):
                 continue
             seen[where] = alias
             try:
-                views[alias] = read_server(connection)
+                views[alias] = read_server(connection, behind=_behind(entry))
             except Exception as exc:
                 errors[alias] = redact(f"{type(exc).__name__}: {exc}", secrets_of(entry))
             finally:
@@ -299,3 +299,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Not pooled by django-multipool: {listed}.")
         if statuses and verbosity >= 1:
             self.stdout.write(_LEGEND)
+
+
+def _behind(entry: Any) -> str | None:
+    options = entry.get("OPTIONS") or {}
+    pool = options.get("pool") if isinstance(options, dict) else None
+    behind = pool.get("behind") if isinstance(pool, dict) else None
+    return behind if isinstance(behind, str) else None
