@@ -204,3 +204,34 @@ def django_suite(session: nox.Session, django: str, vendor: str, release: str) -
         *session.posargs,
         env=env,
     )
+
+
+# Behind PgBouncer (Debian's package; scripts/test installs it): the contract
+# suite, where it applies, and a Django-suite subset in both release modes.
+PGBOUNCER_DJSUITE_APPS = ("basic", "transactions", "queries")
+
+
+@nox.session(python="3.12", tags=["ci"])
+@nox.parametrize("mode", ["transaction", "session"])
+def pgbouncer(session: nox.Session, mode: str) -> None:
+    """Our ENGINE in front of a PgBouncer the tests start (tests/pgbouncer.py), in one pool_mode.
+
+    The contract tests about server sessions, which PgBouncer owns, are
+    skipped with the reason (tests/pgbouncer.py lists them). Without a
+    pgbouncer binary this fails: it is for CI, where scripts/test installs it.
+    """
+    _install(session, "6.1", "test", "djsuite")
+    env = {"MULTIPOOL_VENDORS": "postgresql", "MULTIPOOL_PGBOUNCER": mode}
+    session.run("pytest", "tests/contract", *session.posargs, env=env)
+    for release in ("request", "transaction"):
+        session.run(
+            "python",
+            "tests/django_suite/run.py",
+            "postgresql",
+            "--release",
+            release,
+            "--behind-pgbouncer",
+            mode,
+            "--",
+            *PGBOUNCER_DJSUITE_APPS,
+        )

@@ -7,7 +7,8 @@ with ``SILENCED_SYSTEM_CHECKS = ["django_multipool.W001"]``; run only these
 with ``manage.py check --tag django_multipool``.
 
 Not checked, because it cannot be known from settings: whether ``max_size``
-times the number of worker processes fits the server's ``max_connections``.
+times the number of worker processes fits the server's ``max_connections``
+(``manage.py pool_status --server`` asks the server).
 """
 
 from __future__ import annotations
@@ -139,6 +140,9 @@ def _check_alias(alias: str, entry: Mapping[str, Any], asgi: str | None) -> list
                 id="django_multipool.W002",
             )
         )
+    if config.behind == "pgbouncer-transaction" and engine == f"{ENGINE_PREFIX}postgresql":
+        # (On another vendor, E003 says 'behind' does not belong there.)
+        messages += _behind_transaction_pooler(where, entry)
     if config.release == "transaction" and not entry.get("AUTOCOMMIT", True):
         messages.append(
             Warning(
@@ -151,6 +155,65 @@ def _check_alias(alias: str, entry: Mapping[str, Any], asgi: str | None) -> list
                 ),
                 obj=where,
                 id="django_multipool.W003",
+            )
+        )
+    return messages
+
+
+def _behind_transaction_pooler(where: str, entry: Mapping[str, Any]) -> list[CheckMessage]:
+    """What breaks when each transaction may get another server session.
+
+    PgBouncer tracks a few parameters per client (TimeZone, DateStyle,
+    client_encoding, standard_conforming_strings, application_name) and
+    sets them on each server session it lends; nothing else of a session
+    follows the client.
+    """
+    options = entry.get("OPTIONS") or {}
+    pooler = "OPTIONS['pool']['behind'] is 'pgbouncer-transaction'"
+    messages: list[CheckMessage] = []
+    if entry.get("DISABLE_SERVER_SIDE_CURSORS") is not True:
+        messages.append(
+            Error(
+                f"{pooler}, but server-side cursors are on: QuerySet.iterator() declares a "
+                f"cursor in one server session and fetches from it in the next "
+                f'transaction, which the pooler may send to another session ("cursor ... '
+                f'does not exist").',
+                hint=f"Set {where}['DISABLE_SERVER_SIDE_CURSORS'] = True.",
+                obj=where,
+                id="django_multipool.E005",
+            )
+        )
+    if options.get("assume_role"):
+        messages.append(
+            Error(
+                f"{pooler}, but OPTIONS['assume_role'] is set: the SET ROLE runs once per "
+                f"pooled connection and lands in whichever server session the pooler lends "
+                f"then; later transactions run as another role, and that session serves "
+                f"other clients with this role.",
+                hint=(
+                    "Remove assume_role and connect as the role itself (USER), or point "
+                    "this alias at PgBouncer in session mode and remove 'behind'."
+                ),
+                obj=where,
+                id="django_multipool.E006",
+            )
+        )
+    if options.get("prepare_threshold") is not None:
+        messages.append(
+            Warning(
+                f"{pooler}, and OPTIONS['prepare_threshold'] is "
+                f"{options.get('prepare_threshold')!r}: psycopg prepares statements in one "
+                f"server session and runs them by name in later transactions. PgBouncer "
+                f"before 1.21, or with max_prepared_statements = 0 (the default before 1.24), "
+                f"fails them "
+                f'("prepared statement "_pg3_0" does not exist").',
+                hint=(
+                    "Remove prepare_threshold (Django's default, None, prepares nothing), or "
+                    "run PgBouncer 1.21+ with max_prepared_statements > 0 (1.24+: the "
+                    "default) and silence django_multipool.W006."
+                ),
+                obj=where,
+                id="django_multipool.W006",
             )
         )
     return messages

@@ -30,6 +30,7 @@ ConnectionHook = Callable[[Any], object]
 ResetMode = Literal["rollback", "session"]
 ReleaseMode = Literal["request", "transaction"]
 SessionStateMode = Literal["hold", "error"]
+BehindMode = Literal["pgbouncer-transaction"]
 
 CONNECT_ARGUMENTS_COME_FROM_DATABASES = (
     "The connection arguments come from the DATABASES entry (NAME, USER, PASSWORD, "
@@ -261,6 +262,27 @@ class PoolConfig:
                 '`"error"`: the statement is not sent; `SessionStateError` (a Django '
                 "`ProgrammingError`) names it and the fix. Detected from the SQL text, "
                 "without a round trip."
+            ),
+        },
+    )
+    #: A pooler between the pool and the server that lends server sessions per
+    #: transaction; None = the pool talks to the server itself.
+    behind: BehindMode | None = dataclasses.field(
+        default=None,
+        metadata={
+            "unit": "none",
+            "edge": (
+                '`None` or `"pgbouncer-transaction"` (PostgreSQL only; also right for any '
+                "pooler that lends a server session per transaction: PgCat, Supavisor, Odyssey "
+                "in transaction mode); anything else is refused, with a close match. There, the "
+                "server session changes between transactions, so state a statement leaves in "
+                "it reaches another client: with it set, such statements (the ones "
+                "`session_state` lists) are refused with `SessionStateError` in both release "
+                "modes, inside `atomic()` and `pinned()` too, and the system checks require "
+                "`DISABLE_SERVER_SIDE_CURSORS = True` and warn about `prepare_threshold` and "
+                "`assume_role` (docs/scaling.md). PgBouncer in session mode needs nothing: "
+                "leave it `None`. Nothing detects a pooler by itself: PostgreSQL's protocol "
+                "does not show one."
             ),
         },
     )
@@ -589,6 +611,18 @@ _parse_session_state = _one_of(
         "error": "refuse the statement",
     }
 )
+_BEHIND_MODES = ("pgbouncer-transaction",)
+
+
+def _parse_behind(value: object, where: str) -> str | None:
+    value = _plain(value)
+    if value is None or value in _BEHIND_MODES:
+        return value
+    raise PoolConfigError(
+        f"{where} must be None (the pool talks to the server) or 'pgbouncer-transaction' "
+        f"(a pooler lends server sessions per transaction), not {_shown(value)}."
+        f"{_close_match(value, _BEHIND_MODES)} PgBouncer in session mode needs None."
+    )
 
 
 def _parse_name(value: object, where: str) -> str | None:
@@ -710,6 +744,7 @@ _PARSERS: dict[str, Any] = {
     "configure": _parse_configure,
     "release": _parse_release,
     "session_state": _parse_session_state,
+    "behind": _parse_behind,
     "leak_timeout": _seconds(allow_none=True),
     "name": _parse_name,
     "driver_options": _parse_driver_options,

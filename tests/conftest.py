@@ -16,6 +16,7 @@ import django
 import pytest
 from django.conf import settings
 
+from . import pgbouncer
 from .probes import Probe, probe_class
 from .servers import Server, find_server, required_vendors, selected_vendors
 
@@ -33,11 +34,29 @@ def pytest_configure(config: pytest.Config) -> None:
         django.setup()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Behind PgBouncer, the tests about server sessions cannot apply: each one
+    # is skipped with the reason (tests/pgbouncer.py lists them).
+    mode = pgbouncer.mode_from_environment()
+    if mode is None:
+        return
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or callspec.params.get("vendor") != "postgresql":
+            continue
+        why = pgbouncer.not_applicable(getattr(item, "originalname", item.name), mode)
+        if why is not None:
+            item.add_marker(pytest.mark.skip(reason=f"behind PgBouncer ({mode} mode): {why}"))
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [f"django {django.get_version()}"]
     for name in selected_vendors():
         server, why = find_server(name)
         lines.append(f"{name}: {server.dsn().split('@')[-1] if server else why}")
+    mode = pgbouncer.mode_from_environment()
+    if mode is not None:
+        lines.append(f"postgresql: through a PgBouncer of this run's own, {mode} mode")
     return lines
 
 
@@ -54,15 +73,46 @@ def vendor(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def server(vendor: str) -> Server:
+def server(vendor: str, request: pytest.FixtureRequest) -> Server:
+    """Where the tests' DATABASES entries point.
+
+    With ``MULTIPOOL_PGBOUNCER=transaction|session``, PostgreSQL's is a
+    PgBouncer of the run's own in front of the server (tests/pgbouncer.py).
+    """
     found, _ = find_server(vendor)
     assert found is not None
+    if vendor == "postgresql" and pgbouncer.mode_from_environment() is not None:
+        behind: Server = request.getfixturevalue("pgbouncer_in_front")
+        return behind
     return found
 
 
 @pytest.fixture(scope="session")
-def probe(vendor: str, server: Server) -> Probe:
-    return probe_class(vendor)(server)
+def pgbouncer_in_front() -> Iterator[Server]:
+    mode = pgbouncer.mode_from_environment()
+    assert mode is not None
+    if pgbouncer.binary() is None:
+        pytest.fail(f"MULTIPOOL_PGBOUNCER={mode}, but {pgbouncer.missing_reason()}")
+    found, _ = find_server("postgresql")
+    assert found is not None
+    bouncer = pgbouncer.PgBouncer(found, mode).start()
+    server = bouncer.server
+    if mode == "transaction":
+        # What a site behind a transaction pooler sets (docs/scaling.md).
+        server.pool_defaults = {"behind": "pgbouncer-transaction"}
+        server.entry_defaults = {"DISABLE_SERVER_SIDE_CURSORS": True}
+    try:
+        yield server
+    finally:
+        bouncer.stop()
+
+
+@pytest.fixture(scope="session")
+def probe(vendor: str) -> Probe:
+    # The server itself, also when the tests' connections go through PgBouncer.
+    found, _ = find_server(vendor)
+    assert found is not None
+    return probe_class(vendor)(found)
 
 
 _aliases = itertools.count()
@@ -89,7 +139,7 @@ def make_wrapper(server: Server) -> Iterator[Callable[..., Any]]:
         **pool_options: Any,
     ) -> Any:
         entry = server.settings(**(settings or {}))
-        entry["OPTIONS"]["pool"] = pool if pool is not None else pool_options or True
+        entry["OPTIONS"]["pool"] = server.pool_option(pool if pool is not None else pool_options)
         wrapper = load_backend(entry["ENGINE"]).DatabaseWrapper(
             entry, alias or f"t{next(_aliases)}"
         )
@@ -128,7 +178,7 @@ def make_alias(server: Server) -> Iterator[Callable[..., str]]:
 
     def make(name: str, database: str, **pool: Any) -> str:
         entry = server.settings(name=database)
-        entry["OPTIONS"]["pool"] = pool or True
+        entry["OPTIONS"]["pool"] = server.pool_option(pool)
         connections.settings[name] = entry
         made.append(name)
         return name

@@ -31,6 +31,16 @@ class Server:
     #: Database/service named in the DSN (the admin connection's).
     database: str
     options: dict[str, Any] = field(default_factory=dict)
+    #: OPTIONS["pool"] keys every entry of the tests gets unless it sets them
+    #: (behind PgBouncer: ``behind``), and DATABASES keys likewise.
+    pool_defaults: dict[str, Any] = field(default_factory=dict)
+    entry_defaults: dict[str, Any] = field(default_factory=dict)
+
+    def pool_option(self, pool: Any) -> Any:
+        """``OPTIONS["pool"]`` for a test's ``pool`` (a dict, True or False), with the defaults."""
+        if pool is False or not self.pool_defaults:
+            return pool if pool not in (None, {}) else True
+        return {**self.pool_defaults, **(pool if isinstance(pool, dict) else {})}
 
     def settings(self, *, name: str = TEST_DATABASE, **extra: Any) -> dict[str, Any]:
         """A DATABASES entry for this server (Django's defaults filled in)."""
@@ -62,6 +72,7 @@ class Server:
             # with PORT set Django reads NAME as a SID.
             entry.update(NAME=f"{self.host}:{self.port}/{self.database}", USER=name)
             entry.update(HOST="", PORT="")
+        entry.update(self.entry_defaults)
         entry.update(extra)
         return entry
 

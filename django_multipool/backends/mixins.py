@@ -39,7 +39,8 @@ from .._configure import compose_setup
 from .._janitor import defer
 from ..adapter import ConnectionSetup, PoolAdapter
 from ..config import PoolConfig
-from ..errors import PoolClosed, SessionStateError
+from ..errors import PoolClosed, PoolConfigError, SessionStateError
+from ..identity import PoolIdentity
 from ..parking import ParkingSpot
 from .cursors import CountedCursor
 from .registry import registry, wrappers
@@ -87,6 +88,10 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         # this session releases per statement; read from the pool's config at
         # each connect(), so request mode's only cost is this flag's checks.
         self._release_per_statement = False
+        # OPTIONS["pool"]["behind"] = "pgbouncer-transaction": a pooler lends
+        # a server session per transaction, so every statement that leaves
+        # session state is refused, in both release modes. Read at connect().
+        self._refuse_session_state = False
         # Set while the session is logically connected but its connection is
         # back in this pool: ensure_connection() leases again from it.
         self._released_to: PoolAdapter | None = None
@@ -165,6 +170,15 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         params.pop("pool", None)
         return params
 
+    def pool_identity(self) -> PoolIdentity:
+        """Whose the pool's sessions are, as the vendor backends tell the server.
+
+        Called while the pool is built (from :meth:`pool_connect_kwargs`), in
+        the process that builds it: a forked child's pool names its own pid.
+        """
+        config = self.pool_config
+        return PoolIdentity.of_this_process(config.pool_name(self.alias), config.max_size)
+
     def prepare_pooled_connection(self, connection: Any) -> None:
         """Per-checkout work Django's own get_new_connection() would do (no I/O)."""
 
@@ -221,10 +235,16 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
         # init_connection_state() and connection_created receivers get the
         # connection they expect. The session's mode is its pool's.
         self._release_per_statement = False
+        self._refuse_session_state = False
         super().connect()
         adapter = self._pool_adapter
         self._release_per_statement = (
             adapter is not None and adapter.config.release == "transaction"
+        )
+        self._refuse_session_state = (
+            adapter is not None
+            and adapter.config.behind is not None
+            and self._detect_session_state is not None
         )
 
     @async_unsafe
@@ -285,12 +305,12 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
     # two, whatever wraps the result later (debug toolbars, tracers).
 
     def make_cursor(self, cursor: Any) -> Any:
-        if self._release_per_statement:
+        if self._release_per_statement or self._refuse_session_state:
             self._count_cursor(cursor)
         return super().make_cursor(cursor)
 
     def make_debug_cursor(self, cursor: Any) -> Any:
-        if self._release_per_statement:
+        if self._release_per_statement or self._refuse_session_state:
             self._count_cursor(cursor)
         return super().make_debug_cursor(cursor)
 
@@ -411,6 +431,8 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
             cursor._multipool_counted = (self, self._cursor_generation)
             self._open_cursors += 1
             return
+        if not self._release_per_statement:
+            return  # behind a pooler only: nothing to hold, statements go unchecked
         # A cursor whose close() we cannot see (a create_cursor() that
         # returns another class): keep the connection rather than guess.
         self._hold(f"its cursor class {type(cursor).__qualname__} does not report its close()")
@@ -418,6 +440,8 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
     def _check_session_state(self, sql: Any) -> None:
         """Before a statement of a counted cursor: does it leave state in the session?"""
         detect = self._detect_session_state
+        if self._refuse_session_state and detect is not None:
+            self._refuse_behind_pooler(detect(sql))
         if (
             detect is None
             or self._held_for is not None
@@ -440,6 +464,22 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
                 f"'hold' to keep the connection until the request ends."
             )
         self._hold(f"{statement!r} creates session state")
+
+    def _refuse_behind_pooler(self, statement: str | None) -> None:
+        # Inside atomic() and pinned() too: the pooler's server session is
+        # this client's only until the transaction ends, and what a
+        # statement leaves in it (a SET lasts past COMMIT) reaches the next
+        # client the pooler lends it to.
+        if statement is None:
+            return
+        raise SessionStateError(
+            f"database {self.alias!r} is behind a transaction pooler (OPTIONS['pool']['behind'] "
+            f"= 'pgbouncer-transaction'), which lends each transaction another server session: "
+            f"the session state that {statement!r} creates would be lost, or reach another "
+            f"client. Use SET LOCAL (or set_config(..., true)) inside transaction.atomic(), "
+            f"transaction-level advisory locks (pg_advisory_xact_lock), or give this work an "
+            f"alias that connects to PostgreSQL directly or to PgBouncer in session mode."
+        )
 
     def _hold(self, why: str) -> None:
         """Keep this session's connection until close(); one WARNING per call site."""
@@ -493,6 +533,12 @@ class PooledDatabaseWrapperMixin(_WrapperBase):
 
     def _build_pool(self) -> PoolAdapter:
         config = self.pool_config
+        if config.behind is not None and self.vendor != "postgresql":
+            raise PoolConfigError(
+                f"DATABASES[{self.alias!r}]['OPTIONS']['pool']['behind'] is "
+                f"{config.behind!r}, a PostgreSQL pooler, but this is a {self.vendor} "
+                f"database. Remove 'behind'."
+            )
         name = config.pool_name(self.alias)
         # The backend's setup, then OPTIONS["pool"]["configure"] (imported here).
         setup = compose_setup(

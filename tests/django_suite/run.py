@@ -3,6 +3,7 @@
     python tests/django_suite/run.py postgresql --release transaction
     python tests/django_suite/run.py mysql --engine django   # Django's own backend
     python tests/django_suite/run.py postgresql -- queries.test_qs_combinators -v 2
+    python tests/django_suite/run.py postgresql --behind-pgbouncer transaction -- basic
 
 Django's source archive on PyPI (the sdist) ships ``tests/`` and
 ``runtests.py``. This script downloads the sdist of the *installed* Django
@@ -14,6 +15,12 @@ this file) on the selection of apps below, or on the labels given after
 ``djsuite: N passed, N failed, N skipped``.
 
 docs/internals/django-test-suite.md says what runs, what is skipped and why.
+
+``--behind-pgbouncer MODE`` starts a PgBouncer of its own (tests/pgbouncer.py)
+in front of ``MULTIPOOL_POSTGRESQL_DSN`` and points the suite at it. The run
+is then serial with ``--keepdb``: PgBouncer keeps server sessions open on
+the test databases, so Django could neither clone them (``--parallel``) nor
+drop them; this script drops them on the server itself, before and after.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 HERE = Path(__file__).resolve().parent
@@ -212,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(os.environ.get("MULTIPOOL_DJSUITE_CACHE", REPO / ".cache" / "django-suite")),
     )
     parser.add_argument("--log", type=Path, help="also write runtests.py's output here")
+    parser.add_argument(
+        "--behind-pgbouncer",
+        choices=("transaction", "session"),
+        help="postgresql only: run through a PgBouncer of its own in this pool_mode",
+    )
     parser.epilog = "After --: test labels and runtests.py options (default: the selection)."
     argv = sys.argv[1:] if argv is None else argv
     # Everything after -- goes to runtests.py (argparse cannot take a second
@@ -220,6 +233,51 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv[:split])
     args.runtests_args = argv[split + 1 :]
 
+    if args.behind_pgbouncer and args.vendor != "postgresql":
+        parser.error("--behind-pgbouncer is for postgresql")
+    if args.behind_pgbouncer:
+        return behind_pgbouncer(args)
+    return run(args)
+
+
+def behind_pgbouncer(args: argparse.Namespace) -> int:
+    sys.path.insert(0, str(REPO))
+    from tests import pgbouncer
+    from tests.servers import find_server
+
+    server, why = find_server("postgresql")
+    if server is None:
+        print(f"djsuite: {why}", flush=True)
+        return 1
+    test_databases = [f"test_{args.db_name}", f"test_{args.db_name}_other"]
+    bouncer = pgbouncer.PgBouncer(server, args.behind_pgbouncer).start()
+    drop_databases(server, test_databases)
+    try:
+        os.environ["MULTIPOOL_POSTGRESQL_DSN"] = bouncer.server.dsn()
+        os.environ["MULTIPOOL_DJSUITE_BEHIND"] = args.behind_pgbouncer
+        args.parallel = "1"
+        args.runtests_args = ["--keepdb", *args.runtests_args]
+        return run(args)
+    finally:
+        bouncer.stop()
+        drop_databases(server, test_databases)
+
+
+def drop_databases(server: Any, names: list[str]) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        host=server.host, port=server.port, user=server.user, password=server.password,
+        dbname=server.database, autocommit=True,
+    ) as conn:  # fmt: skip
+        for name in names:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def run(args: argparse.Namespace) -> int:
     # runtests.py runs in the tests directory: a relative --cache would not resolve there.
     tests = django_tests(args.cache.resolve())
     if args.vendor == "mysql":
@@ -243,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(
         f"djsuite: Django {importlib.metadata.version('django')} on {args.vendor} "
-        f"({args.engine} engine, release={args.release}): {' '.join(command[2:])}",
+        f"({args.engine} engine, release={args.release}"
+        + (f", behind PgBouncer in {args.behind_pgbouncer} mode" if args.behind_pgbouncer else "")
+        + f"): {' '.join(command[2:])}",
         flush=True,
     )
     # unittest reports on stderr; keep a copy to count from.

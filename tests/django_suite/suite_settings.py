@@ -10,7 +10,10 @@ run is chosen by environment variables that ``run.py`` sets:
   the same tests on Django's own backend, to tell our failures from the
   environment's;
 - ``MULTIPOOL_DJSUITE_NAME``: the database NAME (default ``djsuite``; the
-  suite's test databases are then ``test_djsuite`` and ``test_djsuite_other``).
+  suite's test databases are then ``test_djsuite`` and ``test_djsuite_other``);
+- ``MULTIPOOL_DJSUITE_BEHIND``: ``transaction`` or ``session`` when the DSN is
+  a PgBouncer in that mode (``run.py --behind-pgbouncer``); in transaction mode
+  the entries are set as docs/scaling.md says a site behind one must be.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ def databases(
     if engine not in ("multipool", "django"):
         raise ValueError(f"MULTIPOOL_DJSUITE_ENGINE={engine!r}: expected multipool or django")
     name = os.environ.get("MULTIPOOL_DJSUITE_NAME", "djsuite")
+    behind_transaction_pooler = os.environ.get("MULTIPOOL_DJSUITE_BEHIND") == "transaction"
 
     def alias(db_name: str) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -76,8 +80,12 @@ def databases(
             # The pool is on, with the shared schema's defaults but for the
             # release mode under test.
             entry["OPTIONS"] = {**entry.get("OPTIONS", {}), "pool": {"release": release}}
+            if behind_transaction_pooler:
+                entry["OPTIONS"]["pool"]["behind"] = "pgbouncer-transaction"
         else:
             entry["ENGINE"] = django_engine
+        if behind_transaction_pooler:
+            entry["DISABLE_SERVER_SIDE_CURSORS"] = True
         return entry
 
     return {"default": alias(name), "other": alias(f"{name}_other")}

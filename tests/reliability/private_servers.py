@@ -181,6 +181,8 @@ class PrivateMariaDB(PrivateServer):
         self.dir: Path | None = None
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
+        #: More mariadbd options, e.g. ["--performance-schema=ON"].
+        self.server_args: list[str] = []
 
     def __repr__(self) -> str:
         return f"<private MariaDB {self.server_binary} 127.0.0.1:{self.port}>"
@@ -224,6 +226,7 @@ class PrivateMariaDB(PrivateServer):
                 "--skip-log-bin",
                 "--innodb-buffer-pool-size=16M",
                 "--innodb-flush-log-at-trx-commit=0",
+                *self.server_args,
                 *self._as_root(),
             ],
             stdout=log,

@@ -294,6 +294,44 @@ def test_w003_release_per_transaction_without_autocommit() -> None:
     assert run(db=entry(MYSQL, AUTOCOMMIT=False)) == []
 
 
+BEHIND = {"behind": "pgbouncer-transaction"}
+
+
+def test_behind_a_transaction_pooler_with_the_fixes_passes() -> None:
+    assert run(db=entry(PG, BEHIND, DISABLE_SERVER_SIDE_CURSORS=True)) == []
+    # Not behind one: server-side cursors, roles and prepared statements are fine.
+    assert run(db=entry(PG, OPTIONS={"assume_role": "r", "prepare_threshold": 5})) == []
+
+
+def test_e005_server_side_cursors_behind_a_transaction_pooler() -> None:
+    message = only(run(db=entry(PG, BEHIND)), "django_multipool.E005")
+    assert "iterator()" in message.msg
+    assert message.hint == "Set DATABASES['db']['DISABLE_SERVER_SIDE_CURSORS'] = True."
+
+
+def test_e006_assume_role_behind_a_transaction_pooler() -> None:
+    messages = run(
+        db=entry(PG, BEHIND, DISABLE_SERVER_SIDE_CURSORS=True, OPTIONS={"assume_role": "app"})
+    )
+    message = only(messages, "django_multipool.E006")
+    assert "SET ROLE" in message.msg and "session mode" in message.hint
+
+
+def test_w006_prepared_statements_behind_a_transaction_pooler() -> None:
+    messages = run(
+        db=entry(PG, BEHIND, DISABLE_SERVER_SIDE_CURSORS=True, OPTIONS={"prepare_threshold": 5})
+    )
+    message = only(messages, "django_multipool.W006")
+    assert "1.21" in message.msg and "Remove prepare_threshold" in message.hint
+
+
+def test_behind_is_refused_on_other_vendors_and_misspelt() -> None:
+    message = only(run(db=entry(MYSQL, BEHIND)), "django_multipool.E003")
+    assert "a PostgreSQL pooler" in message.msg and "Remove 'behind'" in message.msg
+    message = only(run(db=entry(PG, {"behind": "pgbouncer-session"})), "django_multipool.E002")
+    assert "PgBouncer in session mode needs None" in message.msg
+
+
 @pytest.mark.parametrize(
     ("engine", "pool", "hint"),
     [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import os
 import textwrap
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,6 +26,7 @@ from django_multipool import PoolConfigError
 from django_multipool.adapters.oracledb import OracledbPoolAdapter
 from django_multipool.backends.oracle import base as ours
 from django_multipool.backends.registry import registry
+from django_multipool.identity import PoolIdentity
 
 from .test_django_tripwire import methods_touching_the_pool
 
@@ -169,8 +171,17 @@ def test_connect_arguments_come_from_the_settings(make_wrapper: Any) -> None:
         # Django's dsn(): with PORT, NAME is a SID.
         "dsn": oracledb.makedsn("db.example.com", 1521, "FREE"),
         "expire_time": 2,
+        # v$session.program: whose the session is (django_multipool.identity).
+        "program": PoolIdentity.of_this_process(wrapper.alias, 10).text(),
     }
     assert "pool" not in wrapper.get_connection_params()
+
+
+def test_the_users_own_program_wins(make_wrapper: Any) -> None:
+    wrapper = make_wrapper(OPTIONS={"pool": True, "program": "billing-batch"})
+    assert wrapper.pool_connect_kwargs()["program"] == "billing-batch"
+    identity = PoolIdentity.parse(make_wrapper(alias="ora3").pool_connect_kwargs()["program"])
+    assert identity is not None and identity.pid == os.getpid() and identity.pool == "ora3"
 
 
 def test_the_pool_is_built_with_the_mapping(make_wrapper: Any) -> None:

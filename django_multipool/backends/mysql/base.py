@@ -78,6 +78,8 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
         # Connections start in the mode Django sets on every checkout, so
         # that set_autocommit() finds nothing to change.
         params["autocommit"] = bool(self.settings_dict["AUTOCOMMIT"])
+        # No identity (docs/vendors/mysql.md): mysqlclient has no way to send
+        # connection attributes, and its MySQLdb.connect() refuses conn_attrs.
         return params
 
     def pool_connection_setup(self) -> ConnectionSetup:

@@ -215,6 +215,12 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
         # Connections start in the mode Django sets on every checkout, so
         # that set_autocommit() finds nothing to change.
         params["autocommit"] = bool(self.settings_dict["AUTOCOMMIT"])
+        # Whose the session is, in the attribute MySQL's own clients use for
+        # their name; OPTIONS["conn_attrs"]["program_name"] wins. The server
+        # shows attributes in performance_schema only (docs/vendors/mysql.md).
+        attrs = dict(params.get("conn_attrs") or {})
+        attrs.setdefault("program_name", self.pool_identity().text())
+        params["conn_attrs"] = attrs
         return params
 
     def pool_connection_setup(self) -> ConnectionSetup:

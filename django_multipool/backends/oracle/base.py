@@ -141,12 +141,16 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
 
     def pool_connect_kwargs(self) -> dict[str, Any]:
         s = self.settings_dict
-        return {
+        params = {
             "user": s["USER"],
             "password": s["PASSWORD"],
             "dsn": dsn(s),
             **self.get_connection_params(),
         }
+        # v$session.program: whose the session is, unless OPTIONS["program"]
+        # or driver_options name it (machine and process are the driver's).
+        params.setdefault("program", self.pool_identity().text())
+        return params
 
     def pool_connection_setup(self) -> SessionSetup:
         return SessionSetup(use_tz=settings.USE_TZ)

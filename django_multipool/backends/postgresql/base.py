@@ -40,6 +40,14 @@ class DatabaseWrapper(PooledDatabaseWrapperMixin, base.DatabaseWrapper):
     creation_class = DatabaseCreation
     features_class = DatabaseFeatures
 
+    def pool_connect_kwargs(self) -> dict[str, Any]:
+        params = super().pool_connect_kwargs()
+        # libpq sends the fallback only when nothing else names the session
+        # (OPTIONS["application_name"], PGAPPNAME, a service file): the
+        # user's own name wins, as docs/vendors/postgresql.md says.
+        params.setdefault("fallback_application_name", self.pool_identity().text())
+        return params
+
     def pool_connection_setup(self) -> ConnectionSetup:
         # Django's _configure_connection, captured as values: the time zone
         # and role are part of the pool's key, so they cannot change under it.

@@ -29,4 +29,18 @@ class DatabaseFeatures(PooledDatabaseFeaturesMixin, features.DatabaseFeatures):
                 "Passes a callable check to psycopg_pool; OPTIONS['pool']['check'] is "
                 "True, False or seconds on every vendor, a callable is refused"
             ] = {"backends.postgresql.tests.Tests.test_pool_check_can_be_overridden"}
+        if self.connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+            # Behind a transaction pooler it must be on (django_multipool.E005).
+            skips["Tests server-side cursors, which DISABLE_SERVER_SIDE_CURSORS turns off"] = {
+                f"backends.postgresql.test_server_side_cursors.ServerSideCursorsPostgres.{test}"
+                for test in (
+                    "test_server_side_binding",
+                    "test_server_side_cursor",
+                    "test_server_side_cursor_many_cursors",
+                    "test_values",
+                    "test_values_list",
+                    "test_values_list_fields_not_equal_to_names",
+                    "test_values_list_flat",
+                )
+            }
         return skips

@@ -8,6 +8,12 @@ which shows that the settings work and what the pool looks like then; with
 process (when called with ``call_command()`` from a running program). For a
 running server's pools use the Prometheus collector or a status view
 (docs/monitoring.md).
+
+``--server`` asks the database server instead: its connection limit, every
+client session grouped by pool and process (ours name themselves, see
+django_multipool.identity) or by application, user and client host, and
+the sum of the ``max_size`` of every pool seen against the limit
+(django_multipool.fleet).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from django.db import connections
 
 from ..._redact import redact, secrets_of
 from ...backends.registry import registry
+from ...fleet import SERVER_VENDORS, ServerView, read_server
 from ...status import PoolStatus, is_pooled, not_pooled, pool_statuses, process_status
 
 # (heading, how to read it from a PoolStatus), in table order.
@@ -81,6 +88,16 @@ class Command(BaseCommand):
             ),
         )
 
+        parser.add_argument(
+            "--server",
+            action="store_true",
+            help=(
+                "Ask each alias's database server instead: its connection limit, its "
+                "sessions grouped by pool and process, and the sum of every pool's max_size "
+                "against the limit. Exits with status 2 when that sum can exhaust the server."
+            ),
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         aliases: list[str] | None = options["databases"]
         unknown = sorted(set(aliases or ()) - set(connections.settings))
@@ -89,6 +106,9 @@ class Command(BaseCommand):
                 f"no database alias {', '.join(map(repr, unknown))} in DATABASES; "
                 f"known: {', '.join(map(repr, connections.settings))}."
             )
+        if options["server"]:
+            self._handle_server(aliases, options["json"], options["verbosity"])
+            return
         connect = not options["no_connect"]
         errors = self._open_pools(aliases) if connect else {}
         statuses = pool_statuses(aliases)
@@ -108,6 +128,111 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{len(errors)} pool(s) could not give a connection: "
                 f"{', '.join(map(repr, errors))}."
+            )
+
+    def _handle_server(self, aliases: list[str] | None, as_json: bool, verbosity: int) -> None:
+        views: dict[str, ServerView] = {}
+        errors: dict[str, str] = {}
+        seen: dict[tuple[Any, ...], str] = {}
+        for alias, entry in connections.settings.items():
+            if aliases is not None and alias not in aliases:
+                continue
+            connection = connections[alias]
+            if connection.vendor not in SERVER_VENDORS:
+                if aliases is not None:
+                    errors[alias] = f"no server view for vendor {connection.vendor!r}"
+                continue
+            # Two aliases on one server (a replica alias, a second NAME) see
+            # the same sessions: asked once, shown under the first alias.
+            where = (entry.get("ENGINE"), entry.get("HOST"), entry.get("PORT"))
+            if where in seen:
+                continue
+            seen[where] = alias
+            try:
+                views[alias] = read_server(connection, behind=_behind(entry))
+            except Exception as exc:
+                errors[alias] = redact(f"{type(exc).__name__}: {exc}", secrets_of(entry))
+            finally:
+                connection.close()
+        if as_json:
+            report = {
+                "scope": "server",
+                "servers": {alias: view.as_dict() for alias, view in views.items()},
+                "errors": errors,
+            }
+            self.stdout.write(json.dumps(report, indent=2))
+        else:
+            for alias, view in views.items():
+                self._print_server(alias, view, verbosity)
+            for alias, error in errors.items():
+                self.stdout.write(self.style.ERROR(f"{alias}: {error}"))
+        if errors:
+            raise CommandError(
+                f"{len(errors)} server(s) could not be asked: {', '.join(map(repr, errors))}."
+            )
+        if any(view.exhausts for view in views.values()):
+            # A script (a deploy step, a cron job) can act on this without parsing.
+            raise SystemExit(2)
+
+    def _print_server(self, alias: str, view: ServerView, verbosity: int) -> None:
+        limits = view.limits
+        reserved = ", ".join(f"{k} {v}" for k, v in limits.reserved.items()) or "none"
+        extra = ", ".join(f"{k} {v}" for k, v in limits.extra.items())
+        self.stdout.write(
+            f"Server of {alias!r} ({view.vendor}): max_connections {limits.max_connections}, "
+            f"reserved: {reserved}; {limits.for_clients} for ordinary users"
+            + (f" (beyond the limit, for administrators: {extra})" if extra else "")
+            + "."
+        )
+        rows = [
+            [
+                "pool/application",
+                "host/client",
+                "pid",
+                "user",
+                "max",
+                "sessions",
+                "active",
+                "idle",
+                "idle in tx",
+            ]
+        ]
+        for g in view.groups:
+            name = g.name if g.kind == "multipool" else f"({g.name or 'unnamed'})"
+            rows.append(
+                [
+                    name,
+                    g.host,
+                    "" if g.pid is None else str(g.pid),
+                    g.user,
+                    "" if g.max_size is None else str(g.max_size),
+                    str(g.sessions),
+                    str(g.active),
+                    str(g.idle),
+                    str(g.idle_in_transaction),
+                ]
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            cells = [
+                c.ljust(widths[i]) if i < 4 else c.rjust(widths[i]) for i, c in enumerate(row)
+            ]
+            self.stdout.write("  ".join(cells).rstrip())
+        self.stdout.write(
+            f"Pools seen: {len(view.pools)} with {view.fleet_sessions} sessions open and "
+            f"{view.fleet_max} at max_size; other sessions: {view.other_sessions}; "
+            f"together at max_size: {view.fleet_max + view.other_sessions} of "
+            f"{limits.for_clients}."
+        )
+        for warning in view.warnings:
+            self.stdout.write(self.style.WARNING(f"WARNING: {warning}"))
+        if verbosity >= 1:
+            for note in view.notes:
+                self.stdout.write(f"Note: {note}")
+            self.stdout.write(
+                "Pools are named by the sessions themselves (docs/monitoring.md); this "
+                "command's own process is left out. A pool with no session open now is "
+                "not seen."
             )
 
     def _open_pools(self, aliases: list[str] | None) -> dict[str, str]:
@@ -174,3 +299,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Not pooled by django-multipool: {listed}.")
         if statuses and verbosity >= 1:
             self.stdout.write(_LEGEND)
+
+
+def _behind(entry: Any) -> str | None:
+    options = entry.get("OPTIONS") or {}
+    pool = options.get("pool") if isinstance(options, dict) else None
+    behind = pool.get("behind") if isinstance(pool, dict) else None
+    return behind if isinstance(behind, str) else None
