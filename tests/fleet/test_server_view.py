@@ -29,6 +29,7 @@ from ..contract.test_pool_contract import in_forked_child
 from ..probes import Probe, probe_class
 from ..reliability.private_servers import PrivateMariaDB
 from ..servers import Server, required_vendors
+from ..vendors import MYSQL_ENGINES
 
 pytestmark = pytest.mark.vendor
 
@@ -44,10 +45,14 @@ def fleet_database(probe: Probe) -> str:
 
 @pytest.fixture
 def fleet_server(vendor: str, server: Server, request: pytest.FixtureRequest) -> Server:
-    """A server that shows every session's identity: MariaDB's needs performance_schema."""
+    """A server that shows every session's identity: MariaDB's needs performance_schema.
+
+    On MySQL the mysql-connector ENGINE: it sends the identity as a
+    connection attribute, which mysqlclient cannot send at all.
+    """
     if vendor == "mysql":
         private: Server = request.getfixturevalue("mariadb_with_performance_schema")
-        return private
+        return private.with_engine(MYSQL_ENGINES["mysql-connector"])
     probe_class(vendor)(server).ensure_database(DATABASE)
     return server
 
@@ -297,7 +302,7 @@ def test_mariadb_sessions_carry_the_identity_in_program_name(
     if vendor != "mysql":
         pytest.skip("MariaDB only")
     server: Server = request.getfixturevalue("mariadb_with_performance_schema")
-    settings = server.settings(name=DATABASE)
+    settings = server.with_engine(MYSQL_ENGINES["mysql-connector"]).settings(name=DATABASE)
     own = {**settings, "OPTIONS": {"conn_attrs": {"program_name": "shop-frontend"}}}
     sql = (
         "SELECT ATTR_VALUE FROM performance_schema.session_connect_attrs "
