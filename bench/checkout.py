@@ -182,10 +182,14 @@ def mysql_pools(server: Server) -> dict[str, Any]:
 
 
 def session_commands(conn: Any) -> int:
-    conn.cmd_query(
+    """The session's commands so far, by the server's count (DB-API: either MySQL driver)."""
+    cursor = conn.cursor()
+    cursor.execute(
         "SHOW SESSION STATUS WHERE Variable_name IN ('Questions', 'Com_admin_commands')"
     )
-    return sum(int(value) for _, value in conn.get_rows()[0])
+    rows = cursor.fetchall()
+    cursor.close()
+    return sum(int(value) for _, value in rows)
 
 
 def counted_round_trips(pool: Any, cycle: Cycle | None = None) -> float:
