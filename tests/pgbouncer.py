@@ -201,6 +201,7 @@ NOT_APPLICABLE: dict[str, dict[str, str]] = {
         "test_min_size_connections_are_opened_in_the_background": _COUNTS_SESSIONS,
         "test_many_sessions_on_few_connections_never_share_one_at_a_time": _PER_TRANSACTION,
         "test_fork_child_builds_its_own_pool": _PER_TRANSACTION,
+        "test_the_most_recently_returned_connection_is_handed_out_first": _PER_TRANSACTION,
         "test_a_forked_child_never_takes_its_parents_parked_connection": _PER_TRANSACTION,
         "test_check_true_replaces_a_killed_connection_without_an_error": _KILLED,
         "test_check_interval_skips_recently_used_connections": _KILLED,
