@@ -174,6 +174,15 @@ class MySQLclientPoolAdapter(PoolCoreAdapter):
         return self._driver.in_transaction(conn) or self._driver.autocommit_drifted(conn)
 
 
+def _socket_identity(fd: int) -> tuple[int, int] | None:
+    """(device, inode) of the socket behind ``fd``; None once it is closed."""
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _validate_connect_kwargs(driver_options: Mapping[str, Any]) -> None:
     for key in driver_options:
         if key in _CONNECT_ARGUMENTS:
@@ -233,6 +242,7 @@ class _MySQLdbDriver:
             # another thread is inside of, which is when the watchdog (and a
             # forked child, for a connection in use at fork time) needs it.
             conn._multipool_fd = conn.fileno()
+            conn._multipool_socket = _socket_identity(conn._multipool_fd)
             if self._status_readable is None:
                 self._status_readable = status.status_readable(conn)
             if self._status_readable:
@@ -274,6 +284,13 @@ class _MySQLdbDriver:
         except Exception:  # closed
             return True
         if fd < 0:
+            return True
+        # After a lost connection (KILL: "Lost connection to server") the C
+        # library closes its socket but keeps reporting the descriptor's
+        # number, which the next socket opened (the pool's replacement, say)
+        # takes: polled, that one looks idle and fine. The socket's identity,
+        # noted at connect, tells them apart; one fstat(), no round trip.
+        if _socket_identity(fd) != getattr(conn, "_multipool_socket", None):
             return True
         if hasattr(select, "poll"):
             # One poller per connection, for the descriptor it was made for.

@@ -11,6 +11,7 @@ COM_PING), on the pool's only connection.
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 
 import pytest
@@ -268,3 +269,31 @@ def test_the_status_word_is_found_through_a_proxy(server: Server) -> None:
         assert status._offsets_holding(object(), 2) == frozenset()  # not a connection
     finally:
         real.close()
+
+
+def test_a_killed_connection_is_retired_even_once_its_descriptor_is_reused(
+    make_pool: Any, probe: Probe
+) -> None:
+    """After "Lost connection" the C library closes its socket but reports the
+    number still; the next socket opened takes that number. Polled, it looks
+    idle and fine: the return must still see the connection is dead."""
+    pool = make_pool(min_size=1, max_size=1, check=False, timeout=5)
+    conn = pool.acquire()
+    dead_id = run(conn, "SELECT CONNECTION_ID()")[0][0]
+    probe.kill(dead_id)
+    with pytest.raises(Exception, match=r"Lost connection|gone away"):
+        run(conn, "SELECT 1")
+    number = conn.fileno()
+    with pytest.raises(OSError):
+        os.fstat(number)  # closed by the C library
+    squatter = socket.socket()  # takes the lowest free descriptor: that number
+    try:
+        assert squatter.fileno() == number
+        lost = pool.stats().connections_lost
+        pool.release(conn)
+        assert pool.stats().connections_lost == lost + 1
+        again = pool.acquire()
+        assert run(again, "SELECT CONNECTION_ID()")[0][0] != dead_id
+        pool.release(again)
+    finally:
+        squatter.close()
