@@ -286,7 +286,9 @@ def test_a_killed_connection_is_retired_even_once_its_descriptor_is_reused(
     number = conn.fileno()
     with pytest.raises(OSError):
         os.fstat(number)  # closed by the C library
-    squatter = socket.socket()  # takes the lowest free descriptor: that number
+    # A connected socket with nothing to read, as a fresh connection's is;
+    # it takes the lowest free descriptor: that number.
+    squatter, other_end = socket.socketpair()
     try:
         assert squatter.fileno() == number
         lost = pool.stats().connections_lost
@@ -297,3 +299,4 @@ def test_a_killed_connection_is_retired_even_once_its_descriptor_is_reused(
         pool.release(again)
     finally:
         squatter.close()
+        other_end.close()
