@@ -24,10 +24,16 @@ import random
 from .config import PoolConfig
 from .errors import PoolTimeout
 
-__all__ = ["LIFETIME_JITTER", "check_after", "expires_at", "timed_out"]
+__all__ = ["LIFETIME_JITTER", "SETUP_LEFT_A_TRANSACTION", "check_after", "expires_at", "timed_out"]
 
 #: The largest share of ``max_lifetime`` a connection's life is shortened by.
 LIFETIME_JITTER = 0.05
+
+#: What every adapter says when a new connection's setup left a transaction
+#: open: lent like that, its borrower's statements would run in a transaction
+#: nobody commits. The adapter closes the connection and raises its driver's
+#: ProgrammingError with this fix.
+SETUP_LEFT_A_TRANSACTION = "OPTIONS['pool']['configure'] must commit or roll back what it begins"
 
 
 def expires_at(now: float, lifetime: float | None) -> float:

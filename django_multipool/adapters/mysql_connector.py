@@ -51,6 +51,7 @@ from .._redact import secrets_of
 from .._watchdog import bounded
 from ..adapter import ConnectionSetup
 from ..errors import AUTHENTICATION_FAILED, UNKNOWN_HOST, PoolConfigError, os_refusal
+from ..policy import SETUP_LEFT_A_TRANSACTION
 from . import _mysql_io
 from ._on_core import PoolCoreAdapter
 
@@ -179,8 +180,8 @@ class _ConnectorDriver:
                     # Lent like this, its borrower's statements would run in a
                     # transaction nobody commits (the return rolls it back).
                     raise mysql.connector.errors.ProgrammingError(
-                        "the setup of a new connection left a transaction open: "
-                        "OPTIONS['pool']['configure'] must commit or roll back what it begins"
+                        f"the setup of a new connection left a transaction open: "
+                        f"{SETUP_LEFT_A_TRANSACTION}"
                     )
             except BaseException:
                 self.close(conn)

@@ -49,6 +49,7 @@ from .._redact import secrets_of
 from .._watchdog import bounded, shut_down_socket
 from ..adapter import ConnectionSetup
 from ..errors import AUTHENTICATION_FAILED, CONNECTION_REFUSED, UNKNOWN_HOST, PoolConfigError
+from ..policy import SETUP_LEFT_A_TRANSACTION
 from . import _mysqlclient_status as status
 from ._on_core import PoolCoreAdapter
 
@@ -255,8 +256,8 @@ class _MySQLdbDriver:
                     # Lent like this, its borrower's statements would run in a
                     # transaction nobody commits (the return rolls it back).
                     raise MySQLdb.ProgrammingError(
-                        "the setup of a new connection left a transaction open: "
-                        "OPTIONS['pool']['configure'] must commit or roll back what it begins"
+                        f"the setup of a new connection left a transaction open: "
+                        f"{SETUP_LEFT_A_TRANSACTION}"
                     )
         except BaseException:
             self.close(conn)

@@ -70,7 +70,7 @@ from ..errors import (
     TooManyRequests,
     os_refusal,
 )
-from ..policy import check_after, expires_at, timed_out
+from ..policy import SETUP_LEFT_A_TRANSACTION, check_after, expires_at, timed_out
 
 __all__ = ["OracledbPoolAdapter", "pool_parameters", "refusal"]
 
@@ -527,8 +527,8 @@ class OracledbPoolAdapter(PoolAdapter):
                 self._setup(conn)
                 if conn.transaction_in_progress:  # thin mode tracks it: no round trip
                     raise oracledb.ProgrammingError(
-                        "the setup of a new session left a transaction open: "
-                        "OPTIONS['pool']['configure'] must commit or roll back what it begins"
+                        f"the setup of a new session left a transaction open: "
+                        f"{SETUP_LEFT_A_TRANSACTION}"
                     )
             except BaseException:
                 # Dropped, not given back: oracledb would return the session

@@ -62,7 +62,7 @@ from ..errors import (
     TooManyRequests,
 )
 from ..parking import ParkingLot, ParkingSpot
-from ..policy import check_after, timed_out
+from ..policy import SETUP_LEFT_A_TRANSACTION, check_after, timed_out
 
 __all__ = ["PsycopgPoolAdapter", "refusal"]
 
@@ -591,8 +591,7 @@ class PsycopgPoolAdapter(PoolAdapter):
             if status != psycopg.pq.TransactionStatus.IDLE:
                 raise psycopg.ProgrammingError(
                     f"the setup of a new connection left it in a transaction "
-                    f"({psycopg.pq.TransactionStatus(status).name}): OPTIONS['pool']"
-                    f"['configure'] must commit or roll back what it begins"
+                    f"({psycopg.pq.TransactionStatus(status).name}): {SETUP_LEFT_A_TRANSACTION}"
                 )
         except BaseException:
             conn.close()
