@@ -433,7 +433,12 @@ class Pool(Generic[Conn]):
                 waiter = _Waiter(now)
                 self._waiters.append(waiter)
                 self._counts.requests_queued += 1
-                self._worker_wakeup.notify()
+                if self._size < self.config.max_size:
+                    # Only a pool that may grow has work for a worker: at
+                    # max_size a waiter is served by the next return, and
+                    # waking a worker per waiter would cost every queued
+                    # checkout a thread switch for nothing.
+                    self._worker_wakeup.notify()
         finally:
             for slot in retired:
                 self._close_conn(slot)

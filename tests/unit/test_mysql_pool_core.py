@@ -250,3 +250,54 @@ def test_a_wait_shorter_than_a_connect_says_the_connection_is_still_being_opened
         pool.acquire(timeout=0.1)
     assert "reachable" not in str(raised.value)
     pool.close()
+
+
+class CountingCondition(threading.Condition):
+    """The workers' condition, counting the wake-ups sent to them."""
+
+    def __init__(self, lock: Any) -> None:
+        super().__init__(lock)
+        self.notified = 0
+
+    def notify(self, n: int = 1) -> None:
+        self.notified += 1
+        super().notify(n)
+
+
+def counted_core(**options: Any) -> tuple[Pool[Conn], RecordingDriver, CountingCondition]:
+    driver = RecordingDriver()
+    pool: Pool[Conn] = Pool(driver, PoolConfig(**options), name="core")
+    # Before open(): the workers wait on this one.
+    counting = pool._worker_wakeup = CountingCondition(pool._lock)
+    pool.open(wait=True)
+    return pool, driver, counting
+
+
+def test_a_pool_at_max_size_does_not_wake_its_workers_for_each_waiter() -> None:
+    # At max_size a waiter is served by the next return; a wake-up per
+    # waiter was a thread switch per queued checkout, for nothing to open.
+    pool, driver, counting = counted_core(min_size=2, max_size=2, timeout=5)
+    held = [pool.acquire(), pool.acquire()]
+    counting.notified = 0
+    waiters = [threading.Thread(target=lambda: pool.release(pool.acquire())) for _ in range(5)]
+    for waiter in waiters:
+        waiter.start()
+    while pool.stats().requests_waiting < 5:
+        time.sleep(0.001)
+    assert counting.notified == 0
+    for conn in held:
+        pool.release(conn)
+    for waiter in waiters:
+        waiter.join(5)
+    assert driver.opened == 2
+    assert counting.notified == 0  # returns that go to a waiter open nothing either
+    pool.close()
+
+
+def test_a_pool_below_max_size_wakes_a_worker_for_a_waiter() -> None:
+    pool, driver, counting = counted_core(min_size=0, max_size=2, timeout=5)
+    conn = pool.acquire(timeout=0.5)  # well under the workers' nap: woken, not timed
+    assert counting.notified >= 1
+    assert driver.opened == 1
+    pool.release(conn)
+    pool.close()
