@@ -1,7 +1,7 @@
 """Connection storm (issue 4): every way of pooling Django's connections, side by side.
 
     python -m bench.storm [--vendor postgresql,mysql] [--views a,b] [--configs ...]
-                          [--clients 200] [--duration 8] [--warmup 2] [--quick]
+                          [--clients 200] [--duration 8] [--warmup 2] [--rounds 1] [--quick]
     python -m bench.storm --soak 600 [--vendor ...] [--configs ours-transaction]
 
 For each vendor, configuration and view: a fresh ``uvicorn --workers 1`` on
@@ -10,7 +10,11 @@ warm-up, then ``--duration`` seconds of measured load while a thread samples
 the server's sessions on the storm database. Prints a table (each rate also as
 a fraction of the ``ceiling`` configuration's, the same views without a query)
 and the target ratios of issues 4 and 18
-and writes bench/results/storm-<vendor>.json. ``--soak``
+and writes bench/results/storm-<vendor>.json. With ``--rounds N`` every
+configuration and view runs N times, the rounds interleaved (round 1 of
+each, then round 2 ...), so that a slow minute of a shared machine lands on
+all of them: each row is its median run, with the spread of its rates, and
+each ratio is taken per round and reported as the median and its range. ``--soak``
 instead runs one configuration for that many seconds and judges whether
 sessions and memory stay flat (bench/storm/soak.py).
 """
@@ -29,9 +33,12 @@ from demo.load import run_load
 from tests.servers import Server
 
 from . import db, report, soak
-from .server import STACKS, StormServer, stack_missing
+from .server import STACKS, StormServer, drf_missing, stack_missing
 
-VIEWS = {"a": "/a/", "b": "/b/", "c": "/c/"}
+VIEWS = {"a": "/a/", "b": "/b/", "c": "/c/", "d": "/d/"}
+#: The load generator's bound, and the storm login's: the site's server
+#: sessions are capped at db.CONNECTION_LIMIT whatever the clients.
+MAX_CLIENTS = 500
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -41,12 +48,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--views",
         default="a,b",
-        help="a (sync, 1 query), b (async, 0.2 s), c (sync, 20 queries; not by default)",
+        help="a (sync, 1 query), b (async, 0.2 s), c (sync, 20 queries), "
+        "d (sync, a Django REST framework list page); c and d not by default",
     )
     parser.add_argument("--configs", default=None, help=f"{','.join(keys)} (default: all)")
     parser.add_argument("--duration", type=float, default=8.0, help="measured seconds (8)")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds (2)")
     parser.add_argument("--clients", type=int, default=200, help="concurrent clients (200)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="runs of each configuration and view, interleaved; rows show the median (1)",
+    )
     parser.add_argument(
         "--max-requests", type=int, default=100_000, help="per run, at most (100000)"
     )
@@ -73,8 +87,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ]:
         if unknown := set(chosen) - set(allowed):
             parser.error(f"{name}: unknown {', '.join(sorted(unknown))}")
-    if not 1 <= args.clients <= 200 or not 0 <= args.warmup <= 60:
-        parser.error("keep it bounded: 1-200 clients, at most 60 s of warm-up")
+    if not 1 <= args.clients <= MAX_CLIENTS or not 0 <= args.warmup <= 60:
+        parser.error(f"keep it bounded: 1-{MAX_CLIENTS} clients, at most 60 s of warm-up")
+    if not 1 <= args.rounds <= 10:
+        parser.error("--rounds: 1 to 10")
+    if "d" in args.views and (reason := drf_missing()):
+        parser.error(f"--views d: {reason}")
     if not args.soak and not 0 < args.duration <= 60:
         parser.error("at most 60 s per run (--soak for longer)")
     if args.soak:
@@ -135,24 +153,26 @@ def measure(
 
 
 def storm(server: Server, args: argparse.Namespace) -> bench.Recorder:
-    config = {
-        k: getattr(args, k) for k in ("views", "configs", "clients", "duration", "warmup", "stack")
-    }
+    keys = ("views", "configs", "clients", "duration", "warmup", "rounds", "stack")
+    config = {k: getattr(args, k) for k in keys}
     config.update(pool_size=db.POOL_SIZE, connection_limit=db.CONNECTION_LIMIT)
     recorder = bench.Recorder("storm", server, config, args.quick)
     db.setup(server)
-    for configuration in db.CONFIGURATIONS:
-        if configuration.key not in args.configs:
-            continue
-        for view in args.views:
-            started = time.monotonic()
-            row = measure(server, configuration, view, args)
-            recorder.rows.append(row)
-            print(
-                f"  {server.vendor.name:<10} {configuration.label:<28} view ({view}): "
-                f"{report.one_line(row)} [{time.monotonic() - started:.0f} s]",
-                flush=True,
-            )
+    chosen = [c for c in db.CONFIGURATIONS if c.key in args.configs]
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for number in range(1, args.rounds + 1):
+        for configuration in chosen:
+            for view in args.views:
+                started = time.monotonic()
+                row = measure(server, configuration, view, args)
+                runs.setdefault((configuration.key, view), []).append(row)
+                which = f" round {number}/{args.rounds}" if args.rounds > 1 else ""
+                print(
+                    f"  {server.vendor.name:<10} {configuration.label:<28} view ({view}){which}: "
+                    f"{report.one_line(row)} [{time.monotonic() - started:.0f} s]",
+                    flush=True,
+                )
+    recorder.rows = [report.median_row(rows) for rows in runs.values()]
     return recorder
 
 

@@ -17,9 +17,11 @@ VIEW_NAMES = {
     "a": "(a) sync, 1 query",
     "b": "(b) async, query + 0.2 s + query",
     "c": "(c) sync, 20 queries",
+    "d": "(d) sync, a DRF list page",
 }
-#: Issues 4's and 18's targets: (vendor, view, numerator, denominator, target text).
-TARGETS = [
+#: Issues 4's, 16's and 18's targets: (vendor, view, numerator, denominator,
+#: target text[, metric]); the metric is req/s unless given.
+TARGETS: list[tuple[str, ...]] = [
     ("postgresql", "b", "ours-transaction", "django-pool", "≥ 3.5"),
     ("postgresql", "b", "ours-transaction", "pgbouncer", "≥ 1.3"),
     ("mysql", "b", "ours-transaction", "dj-db-conn-pool", "≥ 3.5"),
@@ -30,7 +32,15 @@ TARGETS = [
     # "At most 10 % slower": request-mode throughput / transaction's <= 1.10.
     ("postgresql", "c", "ours-request", "ours-transaction", "≤ 1.1"),
     ("mysql", "c", "ours-request", "ours-transaction", "≤ 1.1"),
+    # Issue 16: the sync view against Django's MySQL backend without a pool.
+    ("mysql", "a", "ours-request", "no-pool", "≥ 1.3"),
+    ("mysql", "a", "ours-transaction", "no-pool", "≥ 1.3"),
+    # Issue 18: request mode on a sync DRF-style view (run it with --clients 500).
+    ("postgresql", "d", "ours-request", "django-pool", "≥ 1.0"),
+    ("postgresql", "d", "ours-request", "django-pool", "≤ 1.0", "p99_ms"),
 ]
+#: Per-run figures a row made of several rounds keeps (median_row).
+RUN_METRICS = ("req_per_s", "p99_ms")
 
 
 def metrics(load: LoadResult, peak: int, server_errors: dict[str, int]) -> dict[str, Any]:
@@ -47,6 +57,34 @@ def metrics(load: LoadResult, peak: int, server_errors: dict[str, int]) -> dict[
     }
 
 
+def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One configuration and view's rounds as one row: its median run, with every run's figures.
+
+    The median by req/s (the lower middle one of an even count), so the row's
+    figures are one real run's, not a mix; ``runs_<metric>`` keep each
+    round's, in round order, for ratios() to pair with the same round of
+    another row.
+    """
+    if len(runs) == 1:
+        return runs[0]
+    measured = [r for r in runs if "req_per_s" in r["metrics"]]
+    if len(measured) < len(runs):
+        # A round that failed to run: the row says so rather than hiding it.
+        failed = next(r for r in runs if "req_per_s" not in r["metrics"])
+        note = f"{len(runs) - len(measured)} of {len(runs)} rounds: {failed.get('note')}"
+        return {**(measured[0] if measured else failed), "note": note}
+    ordered = sorted(measured, key=lambda r: r["metrics"]["req_per_s"])
+    row = dict(ordered[(len(ordered) - 1) // 2])
+    row["metrics"] = dict(row["metrics"])
+    for metric in RUN_METRICS:
+        row["metrics"][f"runs_{metric}"] = [r["metrics"][metric] for r in runs]
+    return row
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):,.1f} to {max(values):,.1f}"
+
+
 def one_line(row: dict[str, Any]) -> str:
     m = row["metrics"]
     if "req_per_s" not in m:
@@ -60,7 +98,7 @@ def one_line(row: dict[str, Any]) -> str:
 HEADER = [
     "configuration",
     "view",
-    "req/s (2xx)",
+    "req/s (2xx; rounds' range)",
     "2xx",
     "non-2xx",
     "p50 ms",
@@ -82,7 +120,8 @@ def cells(row: dict[str, Any], ceiling: float | None = None) -> list[str]:
     return [
         row["contender"],
         row["case"],
-        f"{m['req_per_s']:,.1f}",
+        f"{m['req_per_s']:,.1f}"
+        + (f" ({spread(m['runs_req_per_s'])})" if "runs_req_per_s" in m else ""),
         f"{m['ok']:,}",
         f"{m['failed']:,}",
         f"{m['p50_ms']:,}",
@@ -107,22 +146,43 @@ def _find(rows: list[dict[str, Any]], key: str, view: str) -> dict[str, Any] | N
     return next((r for r in rows if r["contender"] == label and r["case"] == f"({view})"), None)
 
 
+UNITS = {"req_per_s": "req/s", "p99_ms": "ms p99"}
+
+
 def ratios(vendor: str, rows: list[dict[str, Any]]) -> list[str]:
-    """The target ratios that this vendor's rows can answer."""
+    """The target ratios that this vendor's rows can answer.
+
+    Rows made of several rounds are compared round by round (each round's
+    runs are minutes apart from the next round's): the median of those
+    ratios, and their range.
+    """
     lines = []
-    for target_vendor, view, num, den, target in TARGETS:
+    for target_vendor, view, num, den, target, *rest in TARGETS:
+        metric = rest[0] if rest else "req_per_s"
         a, b = _find(rows, num, view), _find(rows, den, view)
         if target_vendor != vendor or a is None or b is None:
             continue
-        ra, rb = a["metrics"].get("req_per_s"), b["metrics"].get("req_per_s")
+        ra, rb = a["metrics"].get(metric), b["metrics"].get(metric)
+        unit = UNITS[metric]
         if ra is None or rb is None:
             answer = (a if ra is None else b).get("note") or "not measured"
         elif not rb:
-            answer = f"{ra:,.1f} / 0 req/s (the denominator served nothing)"
+            answer = f"{ra:,.1f} / 0 {unit} (the denominator is zero)"
         else:
+            runs_a, runs_b = a["metrics"].get(f"runs_{metric}"), b["metrics"].get(f"runs_{metric}")
+            if runs_a and runs_b and len(runs_a) == len(runs_b) and all(runs_b):
+                per_round = sorted(x / y for x, y in zip(runs_a, runs_b, strict=True))
+                middle = per_round[(len(per_round) - 1) // 2]
+                figure = (
+                    f"{middle:.2f}x, median of {len(per_round)} rounds "
+                    f"(range {per_round[0]:.2f} to {per_round[-1]:.2f})"
+                )
+            else:
+                figure = f"{ra / rb:.2f}x"
             answer = (
-                f"{ra / rb:.2f}x ({ra:,.1f} / {rb:,.1f} req/s; "
+                f"{figure} ({ra:,.1f} / {rb:,.1f} {unit} in the median runs; "
                 f"{a['metrics']['failed']} failed, peak {a['metrics']['peak_conns']} conns)"
             )
-        lines.append(f"({view}) {num} ÷ {den} (target {target}): {answer}")
+        what = num if metric == "req_per_s" else f"{num} p99"
+        lines.append(f"({view}) {what} ÷ {den} (target {target}): {answer}")
     return lines

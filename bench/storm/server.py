@@ -45,6 +45,15 @@ def stack_missing(stack: str) -> str | None:
     return None
 
 
+def drf_missing() -> str | None:
+    """Why view (d) cannot be served here, or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("rest_framework") is None:
+        return "view (d) needs djangorestframework (the bench dependency group has it)"
+    return None
+
+
 class StormServer(UvicornServer):
     def __init__(self, database: dict[str, Any], stack: str = "standard") -> None:
         env = child_env("storm_site.settings", STORM_DATABASE=json.dumps(database))

@@ -13,6 +13,14 @@ ALLOWED_HOSTS = ["127.0.0.1"]
 # django_multipool's app only where its backend serves the site, so the other
 # configurations run exactly as their users would run them.
 INSTALLED_APPS = ["storm_site"]
+try:
+    import rest_framework  # noqa: F401
+except ImportError:
+    pass
+else:
+    # View (d), as a DRF site has it: DRF's default authentication needs
+    # django.contrib.auth (its anonymous user; no query, no session here).
+    INSTALLED_APPS += ["django.contrib.contenttypes", "django.contrib.auth", "rest_framework"]
 if _database["ENGINE"].startswith("django_multipool."):
     INSTALLED_APPS.insert(0, "django_multipool")
 if _parking_off:

@@ -8,3 +8,10 @@ urlpatterns = [
     path("c/", views.twenty_queries_view),
     path("ready/", views.ready),
 ]
+
+try:
+    from .drf_views import drf_list_view
+except ImportError:  # djangorestframework (the bench group) is not installed
+    pass
+else:
+    urlpatterns.append(path("d/", drf_list_view))

@@ -1,5 +1,6 @@
 """(a) a sync view running one query; (b) an async view: query, 0.2 s await, query;
-(c) a sync view running 20 trivial queries (what release="transaction" costs per statement).
+(c) a sync view running 20 trivial queries (what release="transaction" costs per statement);
+(d), in drf_views.py: a sync Django REST framework list view.
 
 With ``settings.STORM_CEILING`` (the storm's ``ceiling`` configuration) each
 view does all it does but the query: view (b) still hops to Django's sync
