@@ -67,9 +67,25 @@ BENCHES: dict[str, dict[str, Any]] = {
             "The site's login is capped at 60 server connections, so the configurations "
             "without a bound fail on that cap instead of taking a shared server's every "
             "connection. View (a): sync, one primary-key read. View (b): async, a read, "
-            "`await asyncio.sleep(0.2)` (an HTTP call), a read. *req/s* counts 2xx only."
+            "`await asyncio.sleep(0.2)` (an HTTP call), a read. View (c): sync, 20 reads. "
+            "View (d): sync, a Django REST framework list page (a `COUNT(*)`, 10 rows through "
+            "a `ModelSerializer`). *ceiling*: the same views without a query. With "
+            "`--rounds N`, a row is its median run, with the rounds' range, and a target "
+            "ratio is the median of the per-round ratios. *req/s* counts 2xx only."
         ),
         "chart": (None, "req_per_s", "successful requests/s (higher is better)"),
+    },
+    "growth": {
+        "title": "Growth under a burst: a pool of 40 meets 60 busy threads",
+        "command": "python -m bench.growth",
+        "about": (
+            "A new pool (`min_size=2`, `max_size=40`) meets 60 threads at once, each looping "
+            "checkout, a 50 ms server-side sleep, return. A sampler on its own connection "
+            "counts the server's sessions every 5 ms: seconds until the server holds 40, "
+            "per round (a new pool each), their median and the worst round. Target: within "
+            "one second."
+        ),
+        "chart": None,
     },
     "soak": {
         "title": "Soak: do sessions and memory stay flat?",
@@ -96,6 +112,11 @@ LABELS = {
     "us_per_statement": "µs per statement",
     "extra_us": "µs more than request mode",
     "trend_per_min": "trend per minute",
+    "median_s": "s to max_size (median)",
+    "worst_s": "s (worst round)",
+    "rounds_s": "s per round",
+    "missed": "rounds that missed",
+    "peak_sessions": "peak server sessions",
     "first_third": "median, first third",
     "last_third": "median, last third",
     "req_per_s": "req/s",

@@ -41,19 +41,19 @@ def admin(server: Server, database: str | None = None) -> Any:
     return bench.probe(server).connect(database)
 
 
-def count_sessions(conn: Any) -> int:
-    """The storm database's sessions, the counting session's own excluded."""
+def count_sessions(conn: Any, database: str = DATABASE) -> int:
+    """A database's sessions (the storm's by default), the counting session's own excluded."""
     if hasattr(conn, "execute"):  # psycopg
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            [DATABASE],
+            [database],
         ).fetchone()
         return int(row[0])
     cur = conn.cursor()
     cur.execute(
         "SELECT count(*) FROM information_schema.processlist"
         " WHERE db = %s AND id <> CONNECTION_ID()",
-        [DATABASE],
+        [database],
     )
     (count,) = cur.fetchone()
     cur.close()
@@ -101,9 +101,14 @@ class SessionSampler(Sampler):
 
 def wait_for_no_sessions(server: Server, within: float = 15.0) -> int:
     """Wait until the previous configuration's sessions are gone; return what is left."""
+    return wait_for_no_sessions_on(server, DATABASE, within)
+
+
+def wait_for_no_sessions_on(server: Server, database: str, within: float = 15.0) -> int:
+    """Wait until ``database`` has no sessions; return what is left after ``within`` s."""
     probe = bench.probe(server)
     deadline = time.monotonic() + within
-    while (left := probe.count_connections(DATABASE)) and time.monotonic() < deadline:
+    while (left := probe.count_connections(database)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return left
 
