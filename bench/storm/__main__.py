@@ -1,11 +1,13 @@
 """Connection storm (issue 4): every way of pooling Django's connections, side by side.
 
     python -m bench.storm [--vendor postgresql,mysql] [--views a,b] [--configs ...]
-                          [--clients 200] [--duration 8] [--warmup 2] [--rounds 1] [--quick]
+                          [--clients 200] [--view-clients a=50,d=500] [--duration 8]
+                          [--warmup 2] [--rounds 1] [--quick]
     python -m bench.storm --soak 600 [--vendor ...] [--configs ours-transaction]
 
 For each vendor, configuration and view: a fresh ``uvicorn --workers 1`` on
-127.0.0.1 serving ``storm_site``; ``--clients`` concurrent clients for a
+127.0.0.1 serving ``storm_site``; ``--clients`` concurrent clients (or a
+view's own number from ``--view-clients``) for a
 warm-up, then ``--duration`` seconds of measured load while a thread samples
 the server's sessions on the storm database. Prints a table (each rate also as
 a fraction of the ``ceiling`` configuration's, the same views without a query)
@@ -56,6 +58,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds (2)")
     parser.add_argument("--clients", type=int, default=200, help="concurrent clients (200)")
     parser.add_argument(
+        "--view-clients",
+        default="",
+        help="a view's own number of clients instead, e.g. a=50,d=500 (issue 16's sync view "
+        "has 50, issue 18's DRF view 500)",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=1,
@@ -87,7 +95,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ]:
         if unknown := set(chosen) - set(allowed):
             parser.error(f"{name}: unknown {', '.join(sorted(unknown))}")
-    if not 1 <= args.clients <= MAX_CLIENTS or not 0 <= args.warmup <= 60:
+    try:
+        args.view_clients = {
+            view.strip(): int(number)
+            for view, number in (item.split("=") for item in args.view_clients.split(",") if item)
+        }
+    except ValueError:
+        parser.error("--view-clients: VIEW=N[,VIEW=N...], e.g. a=50,d=500")
+    if unknown := set(args.view_clients) - set(VIEWS):
+        parser.error(f"--view-clients: unknown view {', '.join(sorted(unknown))}")
+    counts = [args.clients, *args.view_clients.values()]
+    if not all(1 <= n <= MAX_CLIENTS for n in counts) or not 0 <= args.warmup <= 60:
         parser.error(f"keep it bounded: 1-{MAX_CLIENTS} clients, at most 60 s of warm-up")
     if not 1 <= args.rounds <= 10:
         parser.error("--rounds: 1 to 10")
@@ -104,7 +122,13 @@ def measure(
     server: Server, config: db.Configuration, view: str, args: argparse.Namespace
 ) -> dict[str, Any]:
     """One configuration and view under load: its result row."""
-    row: dict[str, Any] = {"contender": config.label, "case": f"({view})", "metrics": {}}
+    clients = args.view_clients.get(view, args.clients)
+    row: dict[str, Any] = {
+        "contender": config.label,
+        "case": f"({view})",
+        "clients": clients,
+        "metrics": {},
+    }
     vendor = server.vendor.name
     if vendor not in config.vendors:
         row["note"] = "PostgreSQL only"
@@ -126,7 +150,7 @@ def measure(
                     run_load(
                         site.url,
                         [VIEWS[view]],
-                        clients=args.clients,
+                        clients=clients,
                         duration=seconds,
                         max_requests=args.max_requests,
                         check_answers=False,
@@ -153,7 +177,7 @@ def measure(
 
 
 def storm(server: Server, args: argparse.Namespace) -> bench.Recorder:
-    keys = ("views", "configs", "clients", "duration", "warmup", "rounds", "stack")
+    keys = ("views", "configs", "clients", "view_clients", "duration", "warmup", "rounds", "stack")
     config = {k: getattr(args, k) for k in keys}
     config.update(pool_size=db.POOL_SIZE, connection_limit=db.CONNECTION_LIMIT)
     recorder = bench.Recorder("storm", server, config, args.quick)
@@ -184,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         return soak.main(found, args)
     for vendor, server in found.items():
         recorder = storm(server, args)
-        print(f"\n{vendor}: {args.clients} clients, {args.duration:g} s per run\n")
+        others = "".join(f", ({v}) {n}" for v, n in args.view_clients.items())
+        print(f"\n{vendor}: {args.clients} clients{others}, {args.duration:g} s per run\n")
         print(report.table(recorder.rows))
         if ratios := report.ratios(vendor, recorder.rows):
             print("\nTarget ratios (printed, not asserted):\n  " + "\n  ".join(ratios))

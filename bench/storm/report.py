@@ -109,17 +109,22 @@ HEADER = [
 ]
 
 
+def _case(row: dict[str, Any]) -> str:
+    """The view, with its clients where the row says (rows of older results do not)."""
+    return f"{row['case']}, {row['clients']} clients" if "clients" in row else row["case"]
+
+
 def cells(row: dict[str, Any], ceiling: float | None = None) -> list[str]:
     """A row's cells; ``ceiling``: the ceiling's req/s on the same view, if measured."""
     m = row["metrics"]
     if "req_per_s" not in m:
-        return [row["contender"], row["case"], *["-"] * 7, str(row.get("note") or "")]
+        return [row["contender"], _case(row), *["-"] * 7, str(row.get("note") or "")]
     notes = "; ".join(f"{n}x {what}" for what, n in m["server_errors"].items())
     if m["no_response"]:
         notes = "; ".join(filter(None, [f"{m['no_response']:,} no response", notes]))
     return [
         row["contender"],
-        row["case"],
+        _case(row),
         f"{m['req_per_s']:,.1f}"
         + (f" ({spread(m['runs_req_per_s'])})" if "runs_req_per_s" in m else ""),
         f"{m['ok']:,}",
