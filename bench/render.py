@@ -87,6 +87,19 @@ BENCHES: dict[str, dict[str, Any]] = {
         ),
         "chart": None,
     },
+    "profile": {
+        "title": "Profile: where a storm request's time goes",
+        "command": "python -m bench.profile",
+        "about": (
+            "The storm site under load, sampled by `py-spy record --gil` (200 Hz): each "
+            "sample of the thread holding the GIL goes to its innermost frame's owner, and "
+            "each owner's samples become ms of GIL time per request. *process CPU*: the "
+            "uvicorn process's user + system time per request; *CPU with the GIL released*: "
+            "the difference, spent in C code (the drivers' network calls), the kernel and "
+            "hand-offs between threads. The database server's time is not in this process."
+        ),
+        "chart": None,
+    },
     "soak": {
         "title": "Soak: do sessions and memory stay flat?",
         "command": "python -m bench.storm --soak 600",

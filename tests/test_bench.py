@@ -36,7 +36,12 @@ def test_the_results_page_is_rendered_from_the_committed_results(tmp_path: Path)
 @pytest.mark.vendor
 @pytest.mark.parametrize(
     ("entry_point", "unit"),
-    [("bench.checkout", "µs"), ("bench.release_cost", "µs"), ("bench.growth", "server sessions")],
+    [
+        ("bench.checkout", "µs"),
+        ("bench.release_cost", "µs"),
+        ("bench.growth", "server sessions"),
+        ("bench.profile", "ms per request"),
+    ],
 )
 def test_a_quick_run_of_the_entry_point_works(
     vendor: str, server: Server, entry_point: str, unit: str
