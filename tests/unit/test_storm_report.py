@@ -61,3 +61,11 @@ def test_the_p99_target_compares_latencies() -> None:
     line = next(line for line in report.ratios("postgresql", [ours, django]) if "p99" in line)
     assert line.startswith("(d) ours-request p99 ÷ django-pool (target ≤ 1.0): 1.00x, median")
     assert "range 0.90 to 1.20" in line
+
+
+def test_each_round_starts_one_configuration_later() -> None:
+    from bench.storm.__main__ import rotated
+
+    orders = [rotated(["a", "b", "c"], n) for n in range(4)]
+    assert orders == [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]]
+    assert rotated([], 2) == []
