@@ -67,8 +67,9 @@ class Metric:
     otel: str | None
     #: Attributes besides the pool's name (``db.client.connection.state``).
     otel_attributes: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    #: Factor from the source's unit to ``unit`` (PoolStats counts ms; we export s).
-    scale: float = 1.0
+    #: Source units per ``unit`` (PoolStats counts ms; we export s: 1000). A
+    #: divisor, not a factor: 9 / 1000 is 0.009 where 9 * 0.001 is 0.009000000000000001.
+    per: int = 1
     #: What the docs add to ``description`` (too long for a metric's help text).
     details: str = ""
 
@@ -76,7 +77,7 @@ class Metric:
         if self.source == CHECKED_OUT:
             return adapter.checked_out
         value: int = getattr(stats, self.source)
-        return value * self.scale if self.scale != 1.0 else value
+        return value / self.per if self.per != 1 else value
 
     @property
     def prometheus_exported_name(self) -> str | None:
@@ -86,7 +87,7 @@ class Metric:
         return self.prometheus + "_total" if self.kind == "counter" else self.prometheus
 
 
-_SEC_PER_MS: Final = 0.001
+_MS_PER_SEC: Final = 1000
 
 METRICS: Final[tuple[Metric, ...]] = (
     Metric(
@@ -181,7 +182,7 @@ METRICS: Final[tuple[Metric, ...]] = (
         "Time requests spent waiting for a connection, in all.",
         prometheus="django_multipool_requests_wait_seconds",
         otel="django_multipool.requests.wait_time",
-        scale=_SEC_PER_MS,
+        per=_MS_PER_SEC,
     ),
     Metric(
         "requests_errors",
@@ -227,7 +228,7 @@ METRICS: Final[tuple[Metric, ...]] = (
         "Time connections were held by their borrowers, in all.",
         prometheus="django_multipool_usage_seconds",
         otel="django_multipool.connections.use_time",
-        scale=_SEC_PER_MS,
+        per=_MS_PER_SEC,
     ),
     Metric(
         "leaks_detected",

@@ -30,7 +30,7 @@ def _meaning(metric: Metric) -> str:
 def _source(metric: Metric) -> str:
     if metric.source == CHECKED_OUT:
         return "the adapter's `checked_out`"
-    return f"`{metric.source}`" + (" (ms, exported in s)" if metric.scale != 1.0 else "")
+    return f"`{metric.source}`" + (" (ms, exported in s)" if metric.per != 1 else "")
 
 
 def render_metrics() -> str:
@@ -65,7 +65,7 @@ def render_stats() -> str:
         if not rows:
             raise ValueError(f"PoolStats.{field.name} is in no row of contrib.metrics.METRICS")
         first = rows[0]
-        unit = "ms" if first.scale != 1.0 else first.unit
+        unit = "ms" if first.per != 1 else first.unit
         names = []
         for metric in rows:
             if metric.prometheus:

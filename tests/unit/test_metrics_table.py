@@ -56,7 +56,7 @@ def test_names_are_unique_in_each_system_and_well_formed() -> None:
         # The conventions' names, or ours, under our namespace.
         assert re.fullmatch(r"(db\.client\.connection|django_multipool)(\.[a-z_]+)+", metric.otel)
         # Seconds where PoolStats counts ms; otherwise a UCUM annotation ({connection}).
-        assert metric.unit == "s" if metric.scale != 1.0 else metric.unit.startswith("{")
+        assert metric.unit == "s" if metric.per != 1 else metric.unit.startswith("{")
         # Rows sharing an OpenTelemetry name are one instrument: same kind and unit.
         same = {(m.kind, m.unit) for m in METRICS if m.otel == metric.otel}
         assert same == {(metric.kind, metric.unit)}
