@@ -23,7 +23,6 @@ import argparse
 import statistics
 import threading
 import time
-from typing import Any
 
 from bench import _bootstrap as bench
 from bench.storm import db as storm_db
@@ -39,8 +38,10 @@ def alias_of(vendor: str, number: int) -> str:
     return f"{vendor}_growth_{number}"
 
 
-def burst(vendor: str, alias: str, threads: int, hold: float, stop: threading.Event) -> list[Any]:
-    """Start ``threads`` busy borrowers on ``alias`` at once; return them (running)."""
+def burst(
+    vendor: str, alias: str, threads: int, hold: float, stop: threading.Event
+) -> tuple[list[threading.Thread], list[BaseException]]:
+    """Start ``threads`` busy borrowers on ``alias`` at once: the threads and their errors."""
     from django.db import connections
 
     start = threading.Barrier(threads + 1)
@@ -63,7 +64,7 @@ def burst(vendor: str, alias: str, threads: int, hold: float, stop: threading.Ev
     for thread in started:
         thread.start()
     start.wait()
-    return [started, errors]
+    return started, errors
 
 
 def one_round(
