@@ -106,6 +106,12 @@ def start_site(
                 "--workers",
                 "1",
                 "--no-access-log",
+                # uvicorn closes a keep-alive connection idle for 5 s; a client
+                # reusing it in the same instant gets "Server disconnected
+                # without sending a response" (encode/httpx#2487), a failure of
+                # HTTP, not of the pool. No test here idles a connection 120 s.
+                "--timeout-keep-alive",
+                "120",
                 "--log-level",
                 "warning",
             ],
