@@ -9,6 +9,7 @@ borrowers at once. On the pool and through the ORM, in both release modes.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import random
 import threading
@@ -149,12 +150,23 @@ def storm(borrow: Callable[[str], float | None]) -> list[Attempt]:
     return attempts
 
 
+def collection_time() -> float:
+    """How long one full garbage collection takes in this process now."""
+    began = time.monotonic()
+    gc.collect()
+    return time.monotonic() - began
+
+
 def judge(attempts: list[Attempt], label: str, *, held: float = 0.0) -> set[str]:
     """Every attempt got through in time or timed out after TIMEOUT; return the acknowledged.
 
     ``held``: how much of a served attempt's time is not waiting (ORM
     requests are timed whole: the checkout is inside the first query).
     """
+    # A checkout about to time out runs one full collection first (to reclaim
+    # a dropped borrower's slot), holding the GIL: in a process as large as
+    # the whole test session that costs more than the noise SLACK allows for.
+    slack = SLACK + collection_time()
     served = [a for a in attempts if a.error is None]
     timed_out = [a for a in attempts if isinstance(a.error, PoolTimeout)]
     others = [a.error for a in attempts if a.error is not None and a not in timed_out]
@@ -163,9 +175,9 @@ def judge(attempts: list[Attempt], label: str, *, held: float = 0.0) -> set[str]
     assert served and timed_out, (len(served), len(timed_out))
     for a in timed_out:
         assert isinstance(a.error, OperationalError)
-        assert TIMEOUT - 0.05 <= a.waited <= TIMEOUT + SLACK, a
+        assert TIMEOUT - 0.05 <= a.waited <= TIMEOUT + slack, a
     for a in served:
-        assert a.waited <= TIMEOUT + held + SLACK, a
+        assert a.waited <= TIMEOUT + held + slack, a
     print(
         f"\n{label}: {len(served)} served, {len(timed_out)} PoolTimeout; longest served wait "
         f"{max(a.waited for a in served) - held:.2f} s, timeouts after "
